@@ -1,0 +1,68 @@
+/**
+ * The runtime-neutral surface of libbpf (and the two libc calls we need) that the rest of
+ * cgstore is written against. `src/ffi/` is the only place that knows which FFI runs it.
+ *
+ * Conventions, from libbpf 1.x: low-level calls return a non-negative result or `-errno`;
+ * object-API calls return a handle or `null`, and then {@link Libbpf.errno} has the reason.
+ * @internal
+ */
+
+/** An address the FFI can pass as a `void *`. Opaque: how it is made depends on the runtime. */
+export type NativePointer = { readonly __nativePointer: unique symbol };
+
+/** A `struct bpf_object *` / `struct bpf_map *` / `struct bpf_program *` returned by libbpf. */
+export type NativeHandle = { readonly __nativeHandle: unique symbol };
+
+export interface Libbpf {
+  /** What was opened, for error messages: `libbpf.so.1` or `$LIBBPF_PATH`. */
+  readonly path: string;
+
+  /**
+   * A pointer to `view`'s bytes that stays valid while `view` is alive. Only for views over an
+   * explicit `ArrayBuffer`/`SharedArrayBuffer` (their storage never moves), and the caller
+   * keeps `view` referenced as long as it uses the pointer.
+   */
+  pointer(view: ArrayBufferView): NativePointer;
+
+  mapLookupElem(fd: number, key: NativePointer, value: NativePointer): number;
+  mapLookupElemFlags(fd: number, key: NativePointer, value: NativePointer, flags: number): number;
+  mapUpdateElem(fd: number, key: NativePointer, value: NativePointer, flags: number): number;
+  mapDeleteElem(fd: number, key: NativePointer): number;
+  /** `key` null asks for the first key. */
+  mapGetNextKey(fd: number, key: NativePointer | null, nextKey: NativePointer): number;
+  mapCreate(
+    mapType: number,
+    name: string | null,
+    keySize: number,
+    valueSize: number,
+    maxEntries: number,
+    opts: NativePointer | null,
+  ): number;
+  mapGetFdById(id: number): number;
+  objGetInfoByFd(fd: number, info: NativePointer, infoLen: NativePointer): number;
+  objPin(fd: number, path: string): number;
+  objGet(path: string): number;
+  progAttach(progFd: number, targetFd: number, attachType: number, flags: number): number;
+  progDetach2(progFd: number, targetFd: number, attachType: number): number;
+  linkCreate(progFd: number, targetFd: number, attachType: number): number;
+  numPossibleCpus(): number;
+
+  objectOpenFile(path: string): NativeHandle | null;
+  objectLoad(obj: NativeHandle): number;
+  objectClose(obj: NativeHandle): void;
+  objectFindMapByName(obj: NativeHandle, name: string): NativeHandle | null;
+  objectFindProgramByName(obj: NativeHandle, name: string): NativeHandle | null;
+  /** Names of every map / program in the object, in section order. */
+  objectMapNames(obj: NativeHandle): string[];
+  objectProgramNames(obj: NativeHandle): string[];
+  mapFd(map: NativeHandle): number;
+  programFd(prog: NativeHandle): number;
+  programExpectedAttachType(prog: NativeHandle): number;
+
+  /** libc `close(2)`; returns 0 or `-errno`. */
+  close(fd: number): number;
+  /** `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: a new close-on-exec fd for the same file, or `-errno`. */
+  dupCloexec(fd: number): number;
+  /** The calling thread's errno, read right after a call that returned null. */
+  errno(): number;
+}

@@ -1,0 +1,22 @@
+/**
+ * cgstore: read and write BPF cgroup local storage maps (`BPF_MAP_TYPE_CGROUP_STORAGE`,
+ * `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE`) from TypeScript through libbpf, with lookups that
+ * allocate nothing.
+ * @packageDocumentation
+ */
+export {
+  AttachFlags, AttachType, ElemFlags, MapFlags, MapType, attachTypeName, isCgroupAttachType,
+  mapTypeName, CGROUP_ID_KEY_SIZE, MAX_PERCPU_VALUE_SIZE, MAX_SHARED_VALUE_SIZE, STORAGE_KEY_SIZE,
+} from "./constants.ts";
+export { BpfError, BpfRuleError, errnoName, type BpfOp } from "./errors.ts";
+export { possibleCpus } from "./cpus.ts";
+export { Cgroup, cgroupId, cgroupPath, cgroupRoot, removeCgroupTree, resolveCgroupPath } from "./cgroup.ts";
+export { openMap, createMap, type AnyStorageMap, type CreateMapOptions, type MapSource } from "./maps/open.ts";
+export { CgroupStorageMap } from "./maps/cgroup-storage.ts";
+export { PerCpuCgroupStorageMap } from "./maps/percpu-cgroup-storage.ts";
+export { PerCpuValues, perCpuStride } from "./maps/percpu-values.ts";
+export { ScanCursor } from "./maps/cursor.ts";
+export type { StorageMap } from "./maps/storage-map.ts";
+export type { KeyInput, StorageKey } from "./maps/key.ts";
+export type { MapInfo } from "./maps/info.ts";
+export { BpfObject, BpfProgram, CgroupAttachment, type AttachMethod, type AttachOptions } from "./object.ts";

@@ -1,0 +1,186 @@
+/**
+ * `ScanCursor`: walks every entry of a cgroup storage map with get_next_key + lookup, reusing
+ * its buffers, so a full scan allocates nothing per entry.
+ *
+ * The kernel keeps these entries on a list, newest first, and entries come and go while we walk
+ * (cgroups are removed, programs attached). Three kernel behaviours shape the walk:
+ * 1. get_next_key(prev) answers ENOENT both at the end of the list and when `prev` itself has
+ *    vanished. We tell them apart with a lookup of `prev`; if it vanished we resume from the
+ *    most recent key we visited that still exists. New entries are only ever added at the head,
+ *    so that key's successor is the first entry we have not visited: nothing is skipped and
+ *    nothing is yielded twice.
+ * 2. A key can vanish between get_next_key and our lookup of it: we ask for prev's successor
+ *    again.
+ * 3. Kernels before the 2026 fix ("bpf: fix end-of-list detection in
+ *    cgroup_storage_get_next_key()") return 0 and a bogus key after the last entry. Such a key
+ *    has cgroup id 0 (ids start at 1) or a garbage attach type, or fails its lookup twice in a
+ *    row for the same prev; either way it ends the walk.
+ */
+import { libbpf, type NativePointer } from "../ffi/index.ts";
+import { bpfError } from "../errors.ts";
+import { KeyBuffer, type KeySize } from "./key.ts";
+
+const ENOENT = 2;
+/** Attach types are small enum values; a larger one can only be map internals (see 3. above). */
+const MAX_PLAUSIBLE_ATTACH_TYPE = 255;
+
+/** What a cursor needs from its map. @internal */
+export interface CursorSource<V> {
+  readonly fd: number;
+  readonly keySize: KeySize;
+  /** A fresh value buffer for this cursor, and its pointer. */
+  newValueTarget(): { value: V; pointer: NativePointer };
+}
+
+const lookup = libbpf.mapLookupElem;
+const lookupFlags = libbpf.mapLookupElemFlags;
+const getNextKey = libbpf.mapGetNextKey;
+
+/**
+ * A reusable position in a map scan. `next()` moves to the next entry and fills `value`;
+ * `cgroupId`, `attachType` and `value` describe the current entry until the next call.
+ * ```ts
+ * const c = map.cursor();
+ * while (c.next()) total += c.value.sum(0);
+ * c.reset(); // scan again with the same buffers
+ * ```
+ */
+export class ScanCursor<V> {
+  /** The current entry's value. Owned by the cursor and overwritten by `next()`. */
+  readonly value: V;
+  private readonly valuePointer: NativePointer;
+  private readonly prev: KeyBuffer;
+  private readonly nextKey: KeyBuffer;
+  private readonly failed: KeyBuffer;
+  private readonly probe: KeyBuffer;
+  private started = false;
+  private done = false;
+  private hasFailed = false;
+  /** Keys visited this scan, in order, for resuming after a vanished key. Grows, never shrinks. */
+  private historyIds = new Float64Array(256);
+  private historyTypes = new Uint32Array(256);
+  private visited = 0;
+
+  /** @internal */
+  constructor(
+    private readonly source: CursorSource<V>,
+    /** Lookup flags (BPF_F_LOCK for spin-locked shared values). */
+    private readonly flags = 0,
+  ) {
+    const t = source.newValueTarget();
+    this.value = t.value;
+    this.valuePointer = t.pointer;
+    this.prev = new KeyBuffer(source.keySize);
+    this.nextKey = new KeyBuffer(source.keySize);
+    this.failed = new KeyBuffer(source.keySize);
+    this.probe = new KeyBuffer(source.keySize);
+  }
+
+  /** Current entry's cgroup id. */
+  get cgroupId(): number {
+    return this.prev.cgroupId;
+  }
+
+  /** Current entry's attach type (undefined for 8-byte keys). */
+  get attachType(): number | undefined {
+    return this.prev.attachType;
+  }
+
+  /** Entries returned since the last `reset()`. */
+  get count(): number {
+    return this.visited;
+  }
+
+  /** Starts over from the first (newest) entry. */
+  reset(): this {
+    this.started = false;
+    this.done = false;
+    this.hasFailed = false;
+    this.visited = 0;
+    return this;
+  }
+
+  /** Moves to the next entry. False once the map has no more entries. */
+  next(): boolean {
+    if (this.done) return false;
+    const fd = this.source.fd;
+    for (;;) {
+      const rc = getNextKey(fd, this.started ? this.prev.pointer : null, this.nextKey.pointer);
+      if (rc === -ENOENT) {
+        if (!this.started || this.exists(this.prev)) return this.finish();
+        if (!this.resumeFromSurvivor()) this.started = false;
+        continue;
+      }
+      if (rc < 0) throw bpfError("get_next_key", rc, `scan of map fd ${fd}`);
+      if (this.isBogus(this.nextKey)) return this.finish();
+
+      const lr = this.lookupValue(this.nextKey);
+      if (lr === 0) {
+        this.prev.copyFrom(this.nextKey);
+        this.started = true;
+        this.hasFailed = false;
+        this.remember(this.prev);
+        return true;
+      }
+      if (lr !== -ENOENT) throw bpfError("lookup", lr, `scan of map fd ${fd} at ${this.nextKey.describe()}`);
+      // The successor vanished between the two calls, or it is a pre-fix kernel's bogus key.
+      if (this.hasFailed && this.failed.equals(this.nextKey)) return this.finish();
+      this.failed.copyFrom(this.nextKey);
+      this.hasFailed = true;
+    }
+  }
+
+  private finish(): false {
+    this.done = true;
+    return false;
+  }
+
+  private lookupValue(key: KeyBuffer): number {
+    return this.flags === 0
+      ? lookup(this.source.fd, key.pointer, this.valuePointer)
+      : lookupFlags(this.source.fd, key.pointer, this.valuePointer, this.flags);
+  }
+
+  private exists(key: KeyBuffer): boolean {
+    const rc = this.lookupValue(key);
+    if (rc === 0) return true;
+    if (rc === -ENOENT) return false;
+    throw bpfError("lookup", rc, `scan of map fd ${this.source.fd} at ${key.describe()}`);
+  }
+
+  private isBogus(key: KeyBuffer): boolean {
+    const w = key.words;
+    return (w[0] === 0 && w[1] === 0) || (this.source.keySize === 16 && w[2]! > MAX_PLAUSIBLE_ATTACH_TYPE);
+  }
+
+  private remember(key: KeyBuffer): void {
+    if (this.visited === this.historyIds.length) {
+      const ids = new Float64Array(this.visited * 2);
+      const types = new Uint32Array(this.visited * 2);
+      ids.set(this.historyIds);
+      types.set(this.historyTypes);
+      this.historyIds = ids;
+      this.historyTypes = types;
+    }
+    this.historyIds[this.visited] = key.cgroupId;
+    this.historyTypes[this.visited] = key.words[2]!;
+    this.visited++;
+  }
+
+  /** `prev` vanished: continue after the most recent visited key that still exists. */
+  private resumeFromSurvivor(): boolean {
+    const probe = this.probe;
+    for (let i = this.visited - 2; i >= 0; i--) {
+      const id = this.historyIds[i]!;
+      probe.words[0] = id >>> 0;
+      probe.words[1] = (id - probe.words[0]!) / 4294967296;
+      probe.words[2] = this.historyTypes[i]!;
+      probe.words[3] = 0;
+      if (this.exists(probe)) {
+        this.prev.copyFrom(probe);
+        return true;
+      }
+    }
+    return false;
+  }
+}

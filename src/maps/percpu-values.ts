@@ -1,0 +1,125 @@
+/** `PerCpuValues`: one per-CPU map value, every possible CPU's slot in one SharedArrayBuffer. */
+import { U32 } from "./key.ts";
+
+/** round_up(valueSize, 8): the kernel's per-CPU slot stride. */
+export function perCpuStride(valueSize: number): number {
+  return (valueSize + 7) & ~7;
+}
+
+/**
+ * A per-CPU value as the kernel lays it out: `cpus` slots of `stride` (= round_up(valueSize, 8))
+ * bytes, slot i for the i-th possible CPU. Backed by a `SharedArrayBuffer`, so Workers can read
+ * it without a copy. Readers never allocate: `sum()` and `u64()` read u64s as two u32 halves.
+ */
+export class PerCpuValues {
+  /** Bytes per CPU slot. */
+  readonly stride: number;
+  /** The whole buffer, `stride × cpus` bytes, exactly what the kernel reads and writes. */
+  readonly buffer: SharedArrayBuffer;
+  /** All slots as bytes. */
+  readonly bytes: Uint8Array;
+  private readonly words: Uint32Array;
+  private readonly slots: Uint8Array[];
+
+  constructor(
+    /** Size of one CPU's value (the map's `value_size`). */
+    readonly valueSize: number,
+    /** Possible CPUs: the number of slots. */
+    readonly cpus: number,
+  ) {
+    this.stride = perCpuStride(valueSize);
+    this.buffer = new SharedArrayBuffer(this.stride * cpus);
+    this.bytes = new Uint8Array(this.buffer);
+    this.words = new Uint32Array(this.buffer);
+    this.slots = Array.from(
+      { length: cpus },
+      (_, i) => new Uint8Array(this.buffer, i * this.stride, valueSize),
+    );
+  }
+
+  /** CPU `i`'s value, `valueSize` bytes; the same view object on every call. */
+  cpu(i: number): Uint8Array {
+    const slot = this.slots[i];
+    if (slot === undefined) throw new RangeError(`cpu ${i} is not in 0..${this.cpus - 1}`);
+    return slot;
+  }
+
+  /** The u64 at byte `offset` of CPU `cpu`'s value, as a number (exact below 2^53). */
+  u64(cpu: number, offset: number): number {
+    if (!(cpu >= 0 && cpu < this.cpus)) throw new RangeError(`cpu ${cpu} is not in 0..${this.cpus - 1}`);
+    const w = (cpu * this.stride + this.checkOffset(offset)) >> 2;
+    return this.words[w]! + this.words[w + 1]! * U32;
+  }
+
+  /** The u64 at `offset` of CPU `cpu`'s value, exact. Allocates a BigInt. */
+  u64BigInt(cpu: number, offset: number): bigint {
+    if (!(cpu >= 0 && cpu < this.cpus)) throw new RangeError(`cpu ${cpu} is not in 0..${this.cpus - 1}`);
+    const w = (cpu * this.stride + this.checkOffset(offset)) >> 2;
+    return BigInt(this.words[w]!) | (BigInt(this.words[w + 1]!) << 32n);
+  }
+
+  /**
+   * Sum over every CPU of the u64 at byte `offset` (a counter field), as a number: exact while
+   * the total stays below 2^53. Allocates nothing.
+   */
+  sum(offset: number): number {
+    const words = this.words, step = this.stride >> 2;
+    let w = this.checkOffset(offset) >> 2, lo = 0, hi = 0;
+    for (let c = 0; c < this.cpus; c++, w += step) {
+      lo += words[w]!;
+      hi += words[w + 1]!;
+    }
+    return lo + hi * U32;
+  }
+
+  /** Exact sum over every CPU of the u64 at `offset`. Allocates BigInts. */
+  sumBigInt(offset: number): bigint {
+    let total = 0n;
+    for (let c = 0; c < this.cpus; c++) total += this.u64BigInt(c, offset);
+    return total;
+  }
+
+  /** Writes `value` (`valueSize` bytes) into every CPU's slot. */
+  fill(value: ArrayBufferView): this {
+    const src = asBytes(value);
+    if (src.byteLength !== this.valueSize) {
+      throw new RangeError(`value is ${src.byteLength} bytes; this map's values are ${this.valueSize}`);
+    }
+    this.bytes.fill(0);
+    for (const slot of this.slots) slot.set(src);
+    return this;
+  }
+
+  /** Copies another `PerCpuValues` of the same shape into this one. */
+  copyFrom(other: PerCpuValues): this {
+    if (other.stride !== this.stride || other.cpus !== this.cpus) {
+      throw new RangeError(
+        `shape mismatch: ${other.cpus} CPUs × ${other.stride} B into ${this.cpus} CPUs × ${this.stride} B`,
+      );
+    }
+    this.bytes.set(other.bytes);
+    return this;
+  }
+
+  /** A new `PerCpuValues` holding a copy of this one (for keeping past the next lookup). */
+  clone(): PerCpuValues {
+    return new PerCpuValues(this.valueSize, this.cpus).copyFrom(this);
+  }
+
+  /** u64 fields are read as aligned u32 pairs, so offsets are multiples of 4 inside the value. */
+  private checkOffset(offset: number): number {
+    if (!(offset >= 0 && offset + 8 <= this.valueSize) || (offset & 3) !== 0) {
+      throw new RangeError(
+        `u64 offset ${offset} must be a multiple of 4 with offset + 8 ≤ valueSize (${this.valueSize})`,
+      );
+    }
+    return offset;
+  }
+}
+
+/** The bytes of any ArrayBufferView, without copying. */
+export function asBytes(view: ArrayBufferView): Uint8Array {
+  return view instanceof Uint8Array
+    ? view
+    : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}

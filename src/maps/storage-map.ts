@@ -1,0 +1,120 @@
+/** What both cgroup storage map handles share: fd ownership, keys, iteration, pinning. */
+import { libbpf, type NativePointer } from "../ffi/index.ts";
+import { BpfError, bpfError, type BpfOp } from "../errors.ts";
+import { KeyBuffer, type KeyInput, type KeySize, type StorageKey } from "./key.ts";
+import { ScanCursor, type CursorSource } from "./cursor.ts";
+import type { MapInfo } from "./info.ts";
+
+export const ENOENT = 2;
+const EBADF = 9;
+
+/** Base of `CgroupStorageMap` and `PerCpuCgroupStorageMap`. */
+export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
+  /** The map's key size: 16 (`{cgroup id, attach type}`) or 8 (cgroup id only). */
+  readonly keySize: KeySize;
+  /** Bytes of one value (one CPU's value for per-CPU maps). */
+  readonly valueSize: number;
+  /** The key buffer every lookup writes into. @internal */
+  protected readonly key: KeyBuffer;
+  private closed = false;
+  private ownCursor: ScanCursor<V> | undefined;
+
+  /** @internal use `openMap`, `createMap` or `BpfObject.map` */
+  constructor(
+    /** The fd this handle owns (closed by `close()`). */
+    readonly fd: number,
+    /** What the kernel reported when the map was opened. */
+    readonly info: MapInfo,
+  ) {
+    this.keySize = info.keySize as KeySize;
+    this.valueSize = info.valueSize;
+    this.key = new KeyBuffer(this.keySize);
+  }
+
+  /** @internal */
+  abstract newValueTarget(): { value: V; pointer: NativePointer };
+
+  /** A new cursor for a zero-allocation scan of every entry (see {@link ScanCursor}). */
+  cursor(): ScanCursor<V> {
+    return new ScanCursor(this, 0);
+  }
+
+  /** @internal */
+  protected cursorWithFlags(flags: number): ScanCursor<V> {
+    return new ScanCursor(this, flags);
+  }
+
+  /**
+   * Calls `fn` for every entry with a value owned by the map (overwritten by the next entry).
+   * Allocates nothing per entry. Returns the number of entries visited.
+   */
+  forEach(fn: (cgroupId: number, attachType: number | undefined, value: V) => void): number {
+    const c = (this.ownCursor ??= this.cursor()).reset();
+    while (c.next()) fn(c.cgroupId, c.attachType, c.value);
+    return c.count;
+  }
+
+  /** Every key, newest entry first (the kernel's order). Allocates one object per key. */
+  *keys(): IterableIterator<StorageKey> {
+    const c = this.cursor();
+    while (c.next()) yield { cgroupId: c.cgroupId, attachType: c.attachType };
+  }
+
+  /** Every entry with a copy of its value, newest first. For keeping; scans use `forEach`. */
+  *entries(): IterableIterator<[StorageKey, V]> {
+    const c = this.cursor();
+    while (c.next()) yield [{ cgroupId: c.cgroupId, attachType: c.attachType }, this.copyValue(c.value)];
+  }
+
+  /** @internal */
+  protected abstract copyValue(value: V): V;
+
+  /**
+   * Always throws: the kernel cannot delete cgroup storage entries (BPF_MAP_DELETE_ELEM answers
+   * EINVAL). An entry lives until its cgroup is removed or the map is freed.
+   */
+  delete(_key?: KeyInput): never {
+    throw new BpfError(
+      "delete",
+      22,
+      "cgroup storage entries cannot be deleted",
+      "Each entry lives as long as its cgroup (or the map): remove the cgroup to drop it, or " +
+        "zero its value with update(); detaching the program does not remove it either",
+    );
+  }
+
+  /** Pins the map at `path` on a bpf filesystem (e.g. `/sys/fs/bpf/my_map`). */
+  pin(path: string): void {
+    const rc = libbpf.objPin(this.fd, path);
+    if (rc < 0) {
+      throw bpfError("pin", rc, `bpf_obj_pin(${path})`,
+        rc === -17 ? `${path} already exists` : rc === -1 || rc === -22
+          ? `${path} must be inside a mounted bpf filesystem (mount -t bpf bpf /sys/fs/bpf)`
+          : undefined);
+    }
+  }
+
+  /** Closes the fd. Idempotent. The map lives on while programs, pins or other fds hold it. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    libbpf.close(this.fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** The error for a failed element operation, with what the kernel's errno means here. @internal */
+  protected elemError(op: BpfOp, rc: number, flagsHint?: string): BpfError {
+    const where = this.key.describe();
+    const errno = -rc;
+    let hint: string | undefined;
+    if (this.closed || errno === EBADF) hint = "this map handle is closed";
+    else if (op === "update" && errno === ENOENT) {
+      hint = "update never creates entries in cgroup storage: an entry appears when a program " +
+        "using this map is attached to that cgroup (with that attach type, for 16-byte keys)";
+    } else if (errno === 22 && flagsHint) hint = flagsHint;
+    return bpfError(op, rc, `${this.info.typeName} map "${this.info.name}" (id ${this.info.id}), ${where}`, hint);
+  }
+}
