@@ -16,7 +16,7 @@
  *    has cgroup id 0 (ids start at 1) or a garbage attach type, or fails its lookup twice in a
  *    row for the same prev; either way it ends the walk.
  */
-import { libbpf, type NativePointer } from "../ffi/index.ts";
+import { libbpf, type Libbpf, type NativePointer } from "../ffi/index.ts";
 import { bpfError } from "../errors.ts";
 import { KeyBuffer, type KeySize } from "./key.ts";
 
@@ -32,9 +32,8 @@ export interface CursorSource<V> {
   newValueTarget(): { value: V; pointer: NativePointer };
 }
 
-const lookup = libbpf.mapLookupElem;
-const lookupFlags = libbpf.mapLookupElemFlags;
-const getNextKey = libbpf.mapGetNextKey;
+/** The three calls a scan makes; unit tests pass a fake kernel here. @internal */
+export type ScanSyscalls = Pick<Libbpf, "mapLookupElem" | "mapLookupElemFlags" | "mapGetNextKey">;
 
 /**
  * A reusable position in a map scan. `next()` moves to the next entry and fills `value`;
@@ -66,6 +65,7 @@ export class ScanCursor<V> {
     private readonly source: CursorSource<V>,
     /** Lookup flags (BPF_F_LOCK for spin-locked shared values). */
     private readonly flags = 0,
+    private readonly sys: ScanSyscalls = libbpf,
   ) {
     const t = source.newValueTarget();
     this.value = t.value;
@@ -105,7 +105,7 @@ export class ScanCursor<V> {
     if (this.done) return false;
     const fd = this.source.fd;
     for (;;) {
-      const rc = getNextKey(fd, this.started ? this.prev.pointer : null, this.nextKey.pointer);
+      const rc = this.sys.mapGetNextKey(fd, this.started ? this.prev.pointer : null, this.nextKey.pointer);
       if (rc === -ENOENT) {
         if (!this.started || this.exists(this.prev)) return this.finish();
         if (!this.resumeFromSurvivor()) this.started = false;
@@ -137,8 +137,8 @@ export class ScanCursor<V> {
 
   private lookupValue(key: KeyBuffer): number {
     return this.flags === 0
-      ? lookup(this.source.fd, key.pointer, this.valuePointer)
-      : lookupFlags(this.source.fd, key.pointer, this.valuePointer, this.flags);
+      ? this.sys.mapLookupElem(this.source.fd, key.pointer, this.valuePointer)
+      : this.sys.mapLookupElemFlags(this.source.fd, key.pointer, this.valuePointer, this.flags);
   }
 
   private exists(key: KeyBuffer): boolean {

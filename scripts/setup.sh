@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Brings a Debian/Ubuntu machine (as root) to where `bun test` and the demo can run:
+# Debian packages, npm dependencies (bun included), bpffs. Idempotent: each step checks first,
+# so a second run does no installs and takes well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# 1. System packages: libbpf (runtime + headers), clang for -target bpf, a C compiler, make.
+need=()
+ldconfig -p 2>/dev/null | grep -q 'libbpf\.so\.1 ' || need+=(libbpf1)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+command -v clang >/dev/null || need+=(clang llvm)
+command -v make >/dev/null || need+=(make)
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+[ -f /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    say "missing Debian packages: ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}"
+    exit 1
+  fi
+  say "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# 2. npm dependencies (bun, typescript, @types/bun) when node_modules does not match the lock.
+stamp=node_modules/.cgstore-installed
+want=$(sha256sum package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+if [ ! -x node_modules/.bin/bun ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing npm dependencies"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error >&2
+  else npm install --no-audit --no-fund --loglevel=error >&2; fi
+  echo "$want" >"$stamp"
+fi
+
+# 3. bpffs, for pinned maps (tests pin under /sys/fs/bpf/cgstore-test-*).
+if ! awk '$5 == "/sys/fs/bpf" && $0 ~ / - bpf / { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+  if [ "$(id -u)" = 0 ] && [ -d /sys/fs/bpf ]; then
+    say "mounting bpffs at /sys/fs/bpf"
+    mount -t bpf bpf /sys/fs/bpf || say "could not mount bpffs; pinning tests will fail"
+  fi
+fi
+exit 0

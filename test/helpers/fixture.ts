@@ -1,0 +1,95 @@
+/**
+ * Test fixture: everything a test makes in the kernel carries the `cgstore-test-` prefix and is
+ * registered here, so `cleanup()` (afterEach/afterAll, process exit, and a sweep of stale
+ * leftovers from killed runs at start) removes it even when a test fails.
+ */
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { Cgroup, cgroupRoot, removeCgroupTree, type CgroupAttachment } from "../../src/index.ts";
+import { native } from "./env.ts";
+
+export const PREFIX = "cgstore-test-";
+const run = `${PREFIX}${process.pid}-`;
+let seq = 0;
+
+const cgroups: Cgroup[] = [];
+const pins: string[] = [];
+const attachments: CgroupAttachment[] = [];
+const closers: { close(): void }[] = [];
+
+/** A fresh cgroup under the cgroup2 root, removed at cleanup. */
+export function testCgroup(tag = "cg"): Cgroup {
+  const cg = Cgroup.create(`${run}${tag}-${seq++}`);
+  cgroups.push(cg);
+  return cg;
+}
+
+/** A fresh bpffs path for a pin, unlinked at cleanup. */
+export function testPinPath(tag = "pin"): string {
+  const p = `/sys/fs/bpf/${run}${tag}-${seq++}`;
+  pins.push(p);
+  return p;
+}
+
+/** Registers an attachment (detached at cleanup) and returns it. */
+export function track<T extends CgroupAttachment>(a: T): T {
+  attachments.push(a);
+  return a;
+}
+
+/** Registers anything closable (maps, objects) for cleanup, and returns it. */
+export function closeLater<T extends { close(): void }>(c: T): T {
+  closers.push(c);
+  return c;
+}
+
+/** Detaches, closes and removes everything registered so far. Safe to call repeatedly. */
+export function cleanup(): void {
+  for (const a of attachments.splice(0)) a.detach();
+  for (const c of closers.splice(0).reverse()) c.close();
+  for (const cg of cgroups.splice(0)) cg.remove();
+  for (const p of pins.splice(0)) rmSync(p, { force: true });
+}
+
+/** Removes `cgstore-test-*` cgroups and pins left by runs whose process is gone. */
+export function sweepStale(): void {
+  const alive = (name: string) => {
+    const pid = Number(name.slice(PREFIX.length).split("-")[0]);
+    return pid > 0 && existsSync(`/proc/${pid}`);
+  };
+  for (const dir of [cgroupRoot(), "/sys/fs/bpf"]) {
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) {
+      if (!name.startsWith(PREFIX) || alive(name)) continue;
+      const path = join(dir, name);
+      if (dir === "/sys/fs/bpf") rmSync(path, { recursive: true, force: true });
+      else removeCgroupTree(path);
+    }
+  }
+}
+
+/** UDP header + IPv4 header: what skb->len adds to the payload at cgroup_skb hooks. */
+export const UDP_IPV4_OVERHEAD = 28;
+
+/**
+ * Runs `count` UDP datagrams of `size` payload bytes over 127.0.0.1 from a process inside
+ * `cg` (sender and receiver sockets both belong to it), waiting for each to arrive.
+ */
+export function sendUdp(cg: Cgroup, count: number, size: number): void {
+  const r = spawnSync(native("udp_traffic"), [cg.path, String(count), String(size)], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`udp_traffic failed (${r.status}): ${r.stderr}`);
+}
+
+/** Polls `fn` until it returns true, up to `ms`. */
+export function waitFor(fn: () => boolean, ms = 3000): boolean {
+  const end = Date.now() + ms;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  while (Date.now() < end) {
+    if (fn()) return true;
+    Atomics.wait(nap, 0, 0, 10);
+  }
+  return fn();
+}
+
+process.on("exit", cleanup);

@@ -1,0 +1,13 @@
+import { expect, test } from "bun:test";
+import { cgroup2MountFrom } from "../../src/cgroup.ts";
+
+test("cgroup2 mount point comes from mountinfo, not an assumed path", () => {
+  const info = [
+    "25 30 0:22 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs ro,mode=755",
+    "26 25 0:23 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory",
+    "35 25 0:30 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw",
+  ].join("\n");
+  expect(cgroup2MountFrom(info)).toBe("/sys/fs/cgroup/unified");
+  expect(cgroup2MountFrom("35 25 0:30 / /mnt/my\\040cg rw shared:1 - cgroup2 none rw")).toBe("/mnt/my cg");
+  expect(cgroup2MountFrom(info.split("\n").slice(0, 2).join("\n"))).toBeNull();
+});

@@ -1,0 +1,169 @@
+/**
+ * The scan cursor against a fake kernel that behaves like cgroup_storage_get_next_key():
+ * a newest-first list; ENOENT for a key not in the list; optionally the pre-2026 bug that
+ * returns 0 and a bogus key after the last entry. Hooks let a test remove or add entries at
+ * exact moments of the walk, which a real kernel cannot be made to do deterministically.
+ */
+import { describe, expect, test } from "bun:test";
+import { ScanCursor, type CursorSource, type ScanSyscalls } from "../../src/maps/cursor.ts";
+import { libbpf, type NativePointer } from "../../src/ffi/index.ts";
+
+type K = [id: number, attachType: number];
+const ENOENT = -2;
+
+class FakeKernel implements ScanSyscalls {
+  /** Newest first, like map->list. */
+  list: K[];
+  bogusEnd: K | null = null;
+  onGetNextKey: (prev: K | null) => void = () => {};
+  onLookup: (key: K) => void = () => {};
+  getNextKeyCalls = 0;
+
+  constructor(keys: K[]) {
+    this.list = keys.slice();
+  }
+  private words(p: NativePointer): Uint32Array {
+    return p as unknown as Uint32Array; // the Bun backend's pointer is the view itself
+  }
+  private read(p: NativePointer): K {
+    const w = this.words(p);
+    return [w[0]! + w[1]! * 2 ** 32, w[2]!];
+  }
+  private index(k: K) {
+    return this.list.findIndex(([id, at]) => id === k[0] && at === k[1]);
+  }
+  remove(...ids: number[]) {
+    this.list = this.list.filter(([id]) => !ids.includes(id));
+  }
+  mapGetNextKey = (_fd: number, key: NativePointer | null, next: NativePointer) => {
+    this.getNextKeyCalls++;
+    const prev = key === null ? null : this.read(key);
+    this.onGetNextKey(prev);
+    let out: K | undefined;
+    if (prev === null) out = this.list[0];
+    else {
+      const i = this.index(prev);
+      if (i < 0) return ENOENT;
+      out = this.list[i + 1];
+      if (out === undefined && this.bogusEnd) out = this.bogusEnd;
+    }
+    if (out === undefined) return ENOENT;
+    const w = this.words(next);
+    w[0] = out[0] >>> 0;
+    w[1] = Math.floor(out[0] / 2 ** 32);
+    w[2] = out[1];
+    w[3] = 0;
+    return 0;
+  };
+  mapLookupElem = (_fd: number, key: NativePointer, value: NativePointer) => {
+    const k = this.read(key);
+    this.onLookup(k);
+    if (this.index(k) < 0) return ENOENT;
+    new Uint32Array((value as unknown as Uint8Array).buffer)[0] = k[0]; // value = id
+    return 0;
+  };
+  mapLookupElemFlags = (fd: number, key: NativePointer, value: NativePointer) => this.mapLookupElem(fd, key, value);
+}
+
+function source(keySize: 8 | 16 = 16): CursorSource<Uint8Array> {
+  return {
+    fd: 3,
+    keySize,
+    newValueTarget() {
+      const value = new Uint8Array(new ArrayBuffer(8));
+      return { value, pointer: libbpf.pointer(value) };
+    },
+  };
+}
+
+function scan(k: FakeKernel, keySize: 8 | 16 = 16, each?: (id: number, n: number) => void): number[] {
+  const c = new ScanCursor(source(keySize), 0, k);
+  const seen: number[] = [];
+  while (c.next()) {
+    expect(new Uint32Array(c.value.buffer)[0]).toBe(c.cgroupId); // value belongs to this key
+    seen.push(c.cgroupId);
+    each?.(c.cgroupId, seen.length);
+  }
+  expect(c.next()).toBe(false); // stays done
+  return seen;
+}
+
+const keys = (n: number, at = 1): K[] => Array.from({ length: n }, (_, i) => [100 + i, at] as K);
+
+describe("ScanCursor", () => {
+  test("the fake relies on the Bun backend passing views as pointers", () => {
+    const v = new Uint8Array(new ArrayBuffer(4));
+    expect(libbpf.pointer(v) as unknown).toBe(v);
+  });
+
+  test("walks every entry in kernel order; empty map yields nothing", () => {
+    expect(scan(new FakeKernel(keys(5)))).toEqual([100, 101, 102, 103, 104]);
+    expect(scan(new FakeKernel([]))).toEqual([]);
+  });
+
+  test("current entry vanishes before the next step: resumes from the previous survivor", () => {
+    const k = new FakeKernel(keys(6));
+    const seen = scan(k, 16, (id) => { if (id === 102) k.remove(102); });
+    expect(seen).toEqual([100, 101, 102, 103, 104, 105]);
+  });
+
+  test("several visited entries vanish, including the current one", () => {
+    const k = new FakeKernel(keys(8));
+    const seen = scan(k, 16, (id) => { if (id === 104) k.remove(102, 103, 104); });
+    expect(seen).toEqual([100, 101, 102, 103, 104, 105, 106, 107]);
+  });
+
+  test("every visited entry vanishes: restarts from the head without repeating", () => {
+    const k = new FakeKernel(keys(6));
+    const seen = scan(k, 16, (id) => { if (id === 102) k.remove(100, 101, 102); });
+    expect(seen).toEqual([100, 101, 102, 103, 104, 105]);
+  });
+
+  test("unvisited entries removed mid-scan are simply not yielded", () => {
+    const k = new FakeKernel(keys(6));
+    expect(scan(k, 16, (id) => { if (id === 101) k.remove(101, 103); })).toEqual([100, 101, 102, 104, 105]);
+  });
+
+  test("the next entry vanishes between get_next_key and lookup: skipped, walk goes on", () => {
+    const k = new FakeKernel(keys(5));
+    k.onLookup = ([id]) => { if (id === 102) k.remove(102); };
+    expect(scan(k)).toEqual([100, 101, 103, 104]);
+  });
+
+  test("entries created during the scan land at the head: old ones all come once", () => {
+    const k = new FakeKernel(keys(5));
+    const seen = scan(k, 16, (id) => {
+      if (id === 101) k.list.unshift([900, 1], [901, 1]);
+      if (id === 103) k.remove(103); // and force a resume with new heads present
+    });
+    expect(seen).toEqual([100, 101, 102, 103, 104]);
+  });
+
+  test("pre-fix kernels: a bogus key after the last entry ends the walk", () => {
+    for (const bogus of [[0, 0], [0, 0xffff8881], [555, 0xffff8881], [555, 3]] as K[]) {
+      const k = new FakeKernel(keys(3));
+      k.bogusEnd = bogus;
+      expect(scan(k)).toEqual([100, 101, 102]);
+      expect(k.getNextKeyCalls).toBeLessThan(8);
+    }
+  });
+
+  test("8-byte keys, and reset() scans again with the same buffers", () => {
+    const k = new FakeKernel(keys(3, 0));
+    const c = new ScanCursor(source(8), 0, k);
+    const ids = () => { const out = []; while (c.next()) out.push([c.cgroupId, c.attachType]); return out; };
+    expect(ids()).toEqual([[100, undefined], [101, undefined], [102, undefined]]);
+    expect(c.count).toBe(3);
+    const value = c.value;
+    c.reset();
+    expect(ids().length).toBe(3);
+    expect(c.value).toBe(value);
+  });
+
+  test("history grows past its first capacity", () => {
+    const k = new FakeKernel(keys(1000));
+    const seen = scan(k, 16, (id) => { if (id === 800) k.remove(799, 800); });
+    expect(seen.length).toBe(1000);
+    expect(new Set(seen).size).toBe(1000);
+  });
+});

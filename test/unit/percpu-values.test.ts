@@ -1,0 +1,61 @@
+import { describe, expect, test } from "bun:test";
+import { PerCpuValues, perCpuStride } from "../../src/index.ts";
+
+/** Writes a u64 into CPU `cpu`'s slot at `offset`, as the kernel would. */
+function put(v: PerCpuValues, cpu: number, offset: number, n: bigint) {
+  new DataView(v.buffer).setBigUint64(cpu * v.stride + offset, n, true);
+}
+
+describe("PerCpuValues", () => {
+  test("stride is round_up(valueSize, 8); buffer is stride × cpus, a SharedArrayBuffer", () => {
+    expect([1, 7, 8, 9, 16, 24, 32768].map(perCpuStride)).toEqual([8, 8, 8, 16, 16, 24, 32768]);
+    const v = new PerCpuValues(12, 3);
+    expect(v.stride).toBe(16);
+    expect(v.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(v.buffer.byteLength).toBe(48);
+    expect(v.cpu(2).byteOffset).toBe(32);
+    expect(v.cpu(2).byteLength).toBe(12);
+    expect(v.cpu(1)).toBe(v.cpu(1)); // cached view, no allocation
+    expect(() => v.cpu(3)).toThrow(RangeError);
+  });
+
+  test("u64 and sum read every CPU's field, across the 2^32 boundary", () => {
+    const v = new PerCpuValues(16, 4);
+    put(v, 0, 8, 0xffff_ffffn);
+    put(v, 1, 8, 1n);
+    put(v, 2, 8, 0x1_0000_0005n);
+    put(v, 3, 8, 7n);
+    put(v, 3, 0, 42n);
+    expect(v.u64(2, 8)).toBe(0x1_0000_0005);
+    expect(v.sum(8)).toBe(0xffff_ffff + 1 + 0x1_0000_0005 + 7);
+    expect(v.sumBigInt(8)).toBe(0xffff_ffffn + 1n + 0x1_0000_0005n + 7n);
+    expect(v.sum(0)).toBe(42);
+    expect(v.u64BigInt(3, 0)).toBe(42n);
+  });
+
+  test("sum stays exact near 2^53 (halves summed separately)", () => {
+    const v = new PerCpuValues(8, 2);
+    put(v, 0, 0, 2n ** 52n);
+    put(v, 1, 0, 2n ** 52n - 1n);
+    expect(v.sum(0)).toBe(2 ** 53 - 1);
+  });
+
+  test("offsets must be 4-aligned and inside the value", () => {
+    const v = new PerCpuValues(12, 2);
+    expect(() => v.sum(8)).toThrow(/offset \+ 8/); // 8 + 8 > 12
+    expect(() => v.sum(2)).toThrow(/multiple of 4/);
+    expect(v.sum(4)).toBe(0);
+  });
+
+  test("fill writes one value into every slot and zeroes padding; clone copies", () => {
+    const v = new PerCpuValues(4, 3);
+    v.bytes.fill(0xee);
+    v.fill(new Uint8Array([1, 2, 3, 4]));
+    expect([...v.bytes]).toEqual([1, 2, 3, 4, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0]);
+    const c = v.clone();
+    expect(c.buffer).not.toBe(v.buffer);
+    expect([...c.bytes]).toEqual([...v.bytes]);
+    expect(() => v.fill(new Uint8Array(5))).toThrow(/5 bytes/);
+    expect(() => new PerCpuValues(4, 2).copyFrom(v)).toThrow(/shape mismatch/);
+  });
+});
