@@ -9,7 +9,8 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 # 1. System packages: libbpf (runtime + headers), clang for -target bpf, a C compiler, make.
 need=()
-ldconfig -p 2>/dev/null | grep -q 'libbpf\.so\.1 ' || need+=(libbpf1)
+has_lib() { compgen -G "/usr/lib/*/$1" >/dev/null || compgen -G "/lib/*/$1" >/dev/null || [ -e "/usr/lib/$1" ]; }
+has_lib libbpf.so.1 || need+=(libbpf1)
 [ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 command -v clang >/dev/null || need+=(clang llvm)
 command -v make >/dev/null || need+=(make)

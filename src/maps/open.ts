@@ -1,5 +1,6 @@
 /** Getting a map handle: `openMap` (pinned path, id, fd) and `createMap`. */
-import { readlinkSync } from "node:fs";
+import { readlinkSync, statfsSync } from "node:fs";
+import { dirname } from "node:path";
 import { libbpf } from "../ffi/index.ts";
 import { BpfRuleError, bpfError } from "../errors.ts";
 import {
@@ -40,6 +41,20 @@ export function mapFromFd(fd: number, what: string): AnyStorageMap {
   }
 }
 
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/** Whether `path` (or, if it does not exist, its directory) is on a bpf filesystem. */
+function onBpffs(path: string): boolean {
+  for (const p of [path, dirname(path)]) {
+    try {
+      return statfsSync(p).type === BPF_FS_MAGIC;
+    } catch {
+      // try the parent
+    }
+  }
+  return false;
+}
+
 /** `bpf-map`, `bpf-prog`, `bpf-link`… from the fd's anon inode name, or null for other files. */
 function fdKind(fd: number): string | null {
   try {
@@ -64,8 +79,9 @@ export function openMap(source: MapSource): AnyStorageMap {
     const fd = libbpf.objGet(source);
     if (fd < 0) {
       throw bpfError("open", fd, `bpf_obj_get(${source})`,
-        fd === -2 ? `nothing is pinned at ${source}; is a bpf filesystem mounted there (mount -t bpf bpf /sys/fs/bpf) and the map pinned?`
-        : fd === -22 ? `${source} is not on a bpf filesystem, or not a pinned BPF object` : undefined);
+        !onBpffs(source) ? `${source} is not on a bpf filesystem; pinned maps live under one (mount -t bpf bpf /sys/fs/bpf)`
+        : fd === -2 ? `nothing is pinned at ${source}; was the map pinned there?`
+        : fd === -22 ? `${source} is not a pinned BPF object` : undefined);
     }
     return mapFromFd(fd, source);
   }

@@ -114,6 +114,10 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
     else if (op === "update" && errno === ENOENT) {
       hint = "update never creates entries in cgroup storage: an entry appears when a program " +
         "using this map is attached to that cgroup (with that attach type, for 16-byte keys)";
+    } else if (op === "update" && errno === 1) {
+      hint = "this map fd is read-only (created or opened with BPF_F_RDONLY), or the process lacks CAP_BPF";
+    } else if (op === "lookup" && errno === 1) {
+      hint = "this map fd is write-only (created or opened with BPF_F_WRONLY), or the process lacks CAP_BPF";
     } else if (errno === 22 && flagsHint) hint = flagsHint;
     return bpfError(op, rc, `${this.info.typeName} map "${this.info.name}" (id ${this.info.id}), ${where}`, hint);
   }

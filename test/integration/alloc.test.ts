@@ -1,0 +1,50 @@
+/**
+ * The hot path allocates nothing: zero garbage collections across 1M lookups (per-CPU and
+ * shared) and across 100 full scans, counted from JSC's own GC log in a subprocess. A control
+ * run that clones every result must show collections, so the method can tell.
+ * A correctness property, not a timing.
+ */
+import { describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+import { bpf } from "../helpers/env.ts";
+
+const probe = resolve(import.meta.dir, "../fixtures/alloc-probe.ts");
+
+function gcsDuring(mode: string, iterations: number): { gcs: number; out: string } {
+  const r = spawnSync(process.execPath, [probe, mode, String(iterations)], {
+    env: { ...process.env, BUN_JSC_logGC: "true" },
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) throw new Error(`alloc probe ${mode} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  const log = r.stderr;
+  const begin = log.indexOf("BEGIN\n"), end = log.indexOf("END\n");
+  expect(begin).toBeGreaterThanOrEqual(0);
+  expect(end).toBeGreaterThan(begin);
+  const gcs = (log.slice(begin, end).match(/: START /g) ?? []).length;
+  return { gcs, out: r.stdout.trim() };
+}
+
+describe.skipIf(!bpf.ok)("zero allocation in the hot path", () => {
+  test("1M per-CPU lookups + sums: 0 GCs", () => {
+    const { gcs, out } = gcsDuring("percpu", 1_000_000);
+    console.log(`[alloc] ${out} gcs=${gcs}`);
+    expect(gcs).toBe(0);
+  }, 60_000);
+
+  test("1M shared lookups + 1M locked lookups: 0 GCs", () => {
+    const { gcs } = gcsDuring("shared", 1_000_000);
+    expect(gcs).toBe(0);
+  }, 60_000);
+
+  test("100 full scans (forEach) of a 20-entry map: 0 GCs", () => {
+    const { gcs } = gcsDuring("scan", 1_000_000);
+    expect(gcs).toBe(0);
+  }, 60_000);
+
+  test("control: cloning every result does collect, so the method detects allocation", () => {
+    const { gcs } = gcsDuring("control", 300_000);
+    expect(gcs).toBeGreaterThan(0);
+  }, 60_000);
+});

@@ -1,0 +1,200 @@
+/** Every kernel rule a user can break gets a clear error, and our limits are the kernel's. */
+import { afterEach, describe, expect, test } from "bun:test";
+import {
+  AttachType, BpfError, BpfObject, BpfRuleError, CgroupStorageMap, ElemFlags, MapFlags, MapType,
+  PerCpuCgroupStorageMap, createMap, openMap, type AnyStorageMap,
+} from "../../src/index.ts";
+import { libbpf } from "../../src/ffi/index.ts";
+import { bpf, native } from "../helpers/env.ts";
+import { cleanup, closeLater, testCgroup, testPinPath, track } from "../helpers/fixture.ts";
+
+function caught(fn: () => unknown): BpfError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof BpfError) return e;
+    throw e;
+  }
+  throw new Error("expected a BpfError");
+}
+
+const shared = (o: Partial<Parameters<typeof createMap>[0]> = {}) =>
+  closeLater(createMap({ perCpu: false, valueSize: 8, ...o })) as CgroupStorageMap;
+const perCpu = (o: Partial<Parameters<typeof createMap>[0]> = {}) =>
+  closeLater(createMap({ perCpu: true, valueSize: 8, ...o })) as PerCpuCgroupStorageMap;
+
+describe.skipIf(!bpf.ok)("createMap", () => {
+  afterEach(cleanup);
+
+  test("creates both kinds with what was asked", () => {
+    const s = shared({ name: "cgs_shared", keySize: 8, valueSize: 24 });
+    expect(s).toBeInstanceOf(CgroupStorageMap);
+    expect([s.info.typeName, s.info.name, s.keySize, s.valueSize, s.info.maxEntries]).toEqual(["cgroup_storage", "cgs_shared", 8, 24, 0]);
+    const p = perCpu({ name: "cgs_pcpu", valueSize: 12, flags: MapFlags.RDONLY_PROG });
+    expect(p).toBeInstanceOf(PerCpuCgroupStorageMap);
+    expect([p.keySize, p.valueSize, p.info.flags]).toEqual([16, 12, MapFlags.RDONLY_PROG]);
+    expect(p.newValues().buffer.byteLength).toBe(16 * p.cpus);
+    expect([...p.keys()]).toEqual([]); // no attachment, no entries
+  });
+
+  test("the largest values we allow are the largest the kernel allows", () => {
+    expect(shared({ valueSize: 65407 }).valueSize).toBe(65407);
+    expect(perCpu({ valueSize: 32768 }).valueSize).toBe(32768);
+    // One byte more: we refuse before the syscall, and so would the kernel (E2BIG).
+    expect(caught(() => createMap({ perCpu: false, valueSize: 65408 }))).toBeInstanceOf(BpfRuleError);
+    expect(libbpf.mapCreate(MapType.CGROUP_STORAGE, null, 16, 65408, 0, null)).toBe(-7);
+    expect(libbpf.mapCreate(MapType.PERCPU_CGROUP_STORAGE, null, 16, 32769, 0, null)).toBe(-7);
+    // And the kernel's other rules we pre-check really are its rules (EINVAL).
+    expect(libbpf.mapCreate(MapType.CGROUP_STORAGE, null, 12, 8, 0, null)).toBe(-22);
+    expect(libbpf.mapCreate(MapType.CGROUP_STORAGE, null, 16, 8, 1, null)).toBe(-22);
+  });
+
+  test("bad options name the rule", () => {
+    const e = caught(() => createMap({ perCpu: true, valueSize: 40000 }));
+    expect([e.code, e.op]).toEqual(["E2BIG", "create"]);
+    expect(e.message).toMatch(/per-CPU cgroup storage limit of 32768/);
+    expect(caught(() => createMap({ perCpu: false, valueSize: 8, flags: 1 })).message).toMatch(/accept only RDONLY/);
+    expect(caught(() => createMap({ perCpu: false, valueSize: 8, name: "bad name" })).message).toMatch(/A-Za-z0-9_/);
+    expect(caught(() => createMap({ perCpu: false, valueSize: 8, numaNode: 4000 })).hint).toMatch(/NUMA node 4000/);
+  });
+});
+
+describe.skipIf(!bpf.ok)("element operations the kernel refuses", () => {
+  afterEach(cleanup);
+
+  test("update of a key no attachment created: ENOENT with the reason", () => {
+    const e = caught(() => shared().update({ cgroupId: 12345, attachType: 1 }, new Uint8Array(8)));
+    expect([e.code, e.op]).toEqual(["ENOENT", "update"]);
+    expect(e.message).toMatch(/update never creates entries/);
+    const p = perCpu();
+    expect(caught(() => p.updateAll({ cgroupId: 12345, attachType: 1 }, new Uint8Array(8))).code).toBe("ENOENT");
+  });
+
+  test("BPF_NOEXIST, unknown flags, and F_LOCK on per-CPU maps are refused before the syscall", () => {
+    const s = shared(), p = perCpu();
+    const key = { cgroupId: 5, attachType: 1 };
+    expect(caught(() => s.update(key, new Uint8Array(8), ElemFlags.NOEXIST)).message).toMatch(/BPF_NOEXIST cannot succeed/);
+    expect(caught(() => s.update(key, new Uint8Array(8), 8)).message).toMatch(/accepts only BPF_ANY, BPF_EXIST and BPF_F_LOCK/);
+    expect(caught(() => p.update(key, p.newValues(), ElemFlags.NOEXIST)).message).toMatch(/BPF_NOEXIST/);
+    expect(caught(() => p.update(key, p.newValues(), ElemFlags.F_LOCK)).message).toMatch(/no BPF_F_LOCK/);
+    for (const e of [caught(() => s.update(key, new Uint8Array(8), 1))]) expect(e).toBeInstanceOf(BpfRuleError);
+  });
+
+  test("wrong value lengths never reach the kernel", () => {
+    const s = shared({ valueSize: 24 }), p = perCpu({ valueSize: 12 });
+    const key = { cgroupId: 5, attachType: 1 };
+    expect(caught(() => s.update(key, new Uint8Array(23))).message).toMatch(/23 bytes; .* exactly 24/);
+    // A 12-byte value is 16 bytes per CPU: a buffer of 12 × cpus would be overrun by the kernel.
+    const e = caught(() => p.update(key, new Uint8Array(12 * p.cpus)));
+    expect(e.message).toMatch(/needs exactly 16 × \d|needs exactly \d+ \(round_up/);
+    expect(caught(() => p.updateAll(key, new Uint8Array(16))).message).toMatch(/exactly 12 bytes/);
+    expect(() => s.lookupInto(new Uint8Array(8), 5, 1)).toThrow(RangeError);
+  });
+
+  test("delete is explained, not a bare EINVAL", () => {
+    const e = caught(() => perCpu().delete({ cgroupId: 1, attachType: 0 }));
+    expect([e.code, e.op]).toEqual(["EINVAL", "delete"]);
+    expect(e.hint).toMatch(/lives as long as its cgroup/);
+  });
+
+  test("BPF_F_LOCK on a value without a spin lock: EINVAL with the reason", () => {
+    const obj = closeLater(BpfObject.open(native("sock_create.bpf.o")).load());
+    const m = closeLater(obj.map("sock_count")) as CgroupStorageMap;
+    const cg = testCgroup();
+    track(obj.program("count_sock_create").attachCgroup(cg));
+    expect(m.lookup(cg.id, AttachType.CGROUP_INET_SOCK_CREATE)).not.toBeNull();
+    const e = caught(() => m.lookupLocked(cg.id, AttachType.CGROUP_INET_SOCK_CREATE));
+    expect(e.code).toBe("EINVAL");
+    expect(e.hint).toMatch(/bpf_spin_lock/);
+  });
+
+  test("a read-only fd refuses updates with EPERM and says why", () => {
+    const obj = closeLater(BpfObject.open(native("sock_create.bpf.o")).load());
+    const m = closeLater(obj.map("sock_count")) as CgroupStorageMap;
+    const cg = testCgroup();
+    track(obj.program("count_sock_create").attachCgroup(cg));
+    const ro = closeLater(createMap({ perCpu: false, valueSize: 8, flags: MapFlags.RDONLY }));
+    const e = caught(() => (ro as CgroupStorageMap).update({ cgroupId: cg.id, attachType: 2 }, new Uint8Array(8)));
+    expect(e.code).toBe("EPERM"); // the kernel checks the fd's mode before the key
+    expect(e.hint).toMatch(/read-only/);
+    m.update({ cgroupId: cg.id, attachType: 2 }, new Uint8Array(8)); // the writable fd works
+  });
+
+  test("a closed handle says it is closed", () => {
+    const s = createMap({ perCpu: false, valueSize: 8 }) as CgroupStorageMap;
+    s.close();
+    s.close(); // idempotent
+    expect(caught(() => s.lookup(1, 1)).hint).toMatch(/closed/);
+  });
+});
+
+describe.skipIf(!bpf.ok)("openMap", () => {
+  afterEach(cleanup);
+
+  test("by pinned path, by id and by fd; an fd is duplicated, not taken", () => {
+    const m = perCpu({ name: "cgs_open" });
+    const pin = testPinPath();
+    m.pin(pin);
+    const byPath = closeLater(openMap(pin));
+    const byId = closeLater(openMap({ id: m.info.id }));
+    const byFd = openMap({ fd: m.fd });
+    for (const h of [byPath, byId, byFd]) {
+      expect(h).toBeInstanceOf(PerCpuCgroupStorageMap);
+      expect(h.info.id).toBe(m.info.id);
+    }
+    byFd.close();
+    expect(openMap({ fd: m.fd }).info.id).toBe(m.info.id); // m.fd is still open
+    expect(caught(() => m.pin(pin)).hint).toMatch(/already exists/);
+  });
+
+  test("missing pins, unknown ids and non-bpffs paths are explained", () => {
+    expect(caught(() => openMap("/sys/fs/bpf/cgstore-test-nothing-here")).hint).toMatch(/nothing is pinned/);
+    expect(caught(() => openMap({ id: 0x7ffffff0 })).hint).toMatch(/no map has id/);
+    expect(caught(() => openMap("/etc/hostname")).hint).toMatch(/not on a bpf filesystem/);
+    expect(caught(() => openMap({ fd: 987 })).op).toBe("open");
+  });
+
+  test("maps that are not cgroup storage, and programs, are refused by name", () => {
+    const fd = libbpf.mapCreate(MapType.ARRAY, null, 4, 8, 1, null);
+    expect(fd).toBeGreaterThanOrEqual(0);
+    try {
+      const e = caught(() => openMap({ fd }));
+      expect(e.message).toMatch(/is a array map \(type 2.*not cgroup storage/);
+    } finally {
+      libbpf.close(fd);
+    }
+    const obj = closeLater(BpfObject.open(native("sock_create.bpf.o")).load());
+    const progFd = obj.program("count_sock_create").fd;
+    expect(caught(() => openMap({ fd: progFd })).message).toMatch(/bpf-prog, not a BPF map/);
+  });
+});
+
+describe.skipIf(!bpf.ok)("objects and programs", () => {
+  afterEach(cleanup);
+
+  test("missing files, maps and programs are named", () => {
+    expect(caught(() => BpfObject.open("/nonexistent.bpf.o")).code).toBe("ENOENT");
+    expect(caught(() => BpfObject.open("/etc/hostname")).code).toMatch(/LIBBPF_ERRNO__FORMAT|EINVAL/);
+    const obj = closeLater(BpfObject.open(native("counter.bpf.o")));
+    expect(caught(() => obj.map("pcpu_stats")).message).toMatch(/call load\(\)/);
+    obj.load();
+    expect(caught(() => obj.map("nope")).message).toMatch(/has no map "nope" \(it has: pcpu_stats, shared_stats\)/);
+    expect(caught(() => obj.program("nope")).message).toMatch(/it has: count_egress, count_ingress/);
+  });
+
+  test("attach: non-cgroup attach types and mismatched types are explained", () => {
+    const obj = closeLater(BpfObject.open(native("counter.bpf.o")).load());
+    const cg = testCgroup();
+    expect(caught(() => obj.program("count_egress").attachCgroup(cg, { attachType: 37 })).message).toMatch(/not a cgroup attach point/);
+    const e = caught(() => obj.program("count_egress").attachCgroup(cg, { attachType: AttachType.CGROUP_INET_SOCK_CREATE }));
+    expect(e.op).toBe("attach");
+    expect(e.code).toBe("EINVAL");
+  });
+
+  test("map handles outlive their object", () => {
+    const obj = BpfObject.open(native("counter.bpf.o")).load();
+    const m: AnyStorageMap = closeLater(obj.map("pcpu_stats"));
+    obj.close();
+    expect(m.lookup(1, 1)).toBeNull();
+  });
+});

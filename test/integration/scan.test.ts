@@ -1,0 +1,81 @@
+/** Full scans over hundreds of real cgroups, including cgroups removed while a scan runs. */
+import { afterEach, describe, expect, test } from "bun:test";
+import {
+  AttachType, BpfObject, CgroupStorageMap, resolveCgroupPath, type Cgroup, type CgroupAttachment,
+} from "../../src/index.ts";
+import { bpf, native } from "../helpers/env.ts";
+import { cleanup, closeLater, sendUdp, testCgroup, track, waitFor } from "../helpers/fixture.ts";
+import { u64 } from "../helpers/values.ts";
+
+const N = 220;
+const SOCK_CREATE = AttachType.CGROUP_INET_SOCK_CREATE;
+
+/** A fresh sock_create counter map attached to N new cgroups (oldest first). */
+function setup() {
+  const obj = closeLater(BpfObject.open(native("sock_create.bpf.o")).load());
+  const map = closeLater(obj.map("sock_count")) as CgroupStorageMap;
+  const prog = obj.program("count_sock_create");
+  const cgs: Cgroup[] = [];
+  const links = new Map<number, CgroupAttachment>();
+  for (let i = 0; i < N; i++) {
+    const cg = testCgroup("scan");
+    cgs.push(cg);
+    links.set(cg.id, track(prog.attachCgroup(cg)));
+  }
+  return { map, cgs, links };
+}
+
+describe.skipIf(!bpf.ok)(`scans over ${N} cgroups`, () => {
+  afterEach(cleanup);
+
+  test("keys, forEach and a cursor see exactly what was attached, newest first", () => {
+    const { map, cgs } = setup();
+    for (const cg of cgs.slice(0, 5)) sendUdp(cg, 0, 0); // two sockets each
+    const keys = [...map.keys()];
+    expect(keys).toHaveLength(N);
+    expect(new Set(keys.map((k) => k.cgroupId))).toEqual(new Set(cgs.map((c) => c.id)));
+    expect(keys.every((k) => k.attachType === SOCK_CREATE)).toBe(true);
+    expect(keys[0]!.cgroupId).toBe(cgs[N - 1]!.id); // the kernel's order: newest first
+
+    const counts = new Map<number, number>();
+    expect(map.forEach((id, at, v) => { expect(at).toBe(SOCK_CREATE); counts.set(id, u64(v, 0)); })).toBe(N);
+    for (const [i, cg] of cgs.entries()) expect(counts.get(cg.id)).toBe(i < 5 ? 2 : 0);
+
+    const c = map.cursor();
+    let n = 0;
+    while (c.next()) n++;
+    expect([n, c.count]).toEqual([N, N]);
+    expect(resolveCgroupPath(cgs[7]!.id)).toBe(cgs[7]!.path);
+  });
+
+  test("cgroups removed mid-scan: nothing yielded twice, no survivor missed", () => {
+    const { map, cgs, links } = setup();
+    // Newest first: cgs[N-1] is visited first. At the 50th entry we remove the current
+    // cgroup, ten visited before it and thirty not visited yet, and wait until the kernel has
+    // dropped their entries, so the scan must resume from an older survivor.
+    const visitedEarlier = cgs.slice(N - 30, N - 20);
+    const unvisited = cgs.slice(60, 90);
+    const gone = new Set<number>();
+    const seen: number[] = [];
+    const remove = (cg: Cgroup) => {
+      links.get(cg.id)!.detach();
+      cg.remove();
+      gone.add(cg.id);
+    };
+    map.forEach((id) => {
+      seen.push(id);
+      if (seen.length !== 50) return;
+      const current = cgs.find((c) => c.id === id)!;
+      for (const cg of [current, ...visitedEarlier, ...unvisited]) remove(cg);
+      const vanished = waitFor(() => [...gone].every((g) => map.lookup(g, SOCK_CREATE) === null), 5000);
+      expect(vanished).toBe(true);
+    });
+    expect(new Set(seen).size).toBe(seen.length);
+    const survivors = cgs.filter((c) => !gone.has(c.id)).map((c) => c.id);
+    const seenSet = new Set(seen);
+    expect(survivors.filter((id) => !seenSet.has(id))).toEqual([]);
+    expect(unvisited.filter((c) => seenSet.has(c.id))).toEqual([]);
+    expect(seen).toHaveLength(N - unvisited.length);
+    expect(resolveCgroupPath(unvisited[0]!.id, { fresh: true })).toBeNull();
+  }, 30_000);
+});
