@@ -157,7 +157,9 @@ export class BpfProgram {
       }
       const rc = libbpf.progAttach(progFd, target, attachType, AttachFlags.ALLOW_MULTI);
       if (rc < 0) throw attachError(rc, where);
-      return new CgroupAttachment("prog_attach", -1, libbpf.dupCloexec(progFd), libbpf.dupCloexec(target), attachType, path);
+      // One fd per legacy attachment: a cgroup attached by path is reopened at detach time.
+      const cgFd = path === undefined ? libbpf.dupCloexec(target) : -1;
+      return new CgroupAttachment("prog_attach", -1, libbpf.dupCloexec(progFd), cgFd, attachType, path);
     } finally {
       if (path !== undefined) closeSync(target);
     }
@@ -194,6 +196,7 @@ export class CgroupAttachment implements Disposable {
     readonly method: AttachMethod,
     private readonly linkFd: number,
     private readonly progFd: number,
+    /** Legacy attachments by fd keep a duplicate; by path, -1 (reopened at detach). */
     private readonly cgroupFd: number,
     readonly attachType: number,
     /** The cgroup's path, when attached by path. */
@@ -222,9 +225,20 @@ export class CgroupAttachment implements Disposable {
       return;
     }
     legacy.delete(this);
-    const rc = libbpf.progDetach2(this.progFd, this.cgroupFd, this.attachType);
+    let target = this.cgroupFd;
+    if (target < 0) {
+      try {
+        target = openSync(this.cgroupPath!, constants.O_RDONLY | constants.O_DIRECTORY);
+      } catch {
+        libbpf.close(this.progFd);
+        return; // the cgroup is gone, and removing it detached everything
+      }
+    }
+    const rc = libbpf.progDetach2(this.progFd, target, this.attachType);
     libbpf.close(this.progFd);
-    libbpf.close(this.cgroupFd);
+    if (this.cgroupFd < 0) closeSync(target);
+    else libbpf.close(this.cgroupFd);
+    // ENOENT: already detached (e.g. the cgroup was removed and re-created meanwhile).
     if (rc < 0 && rc !== -2) throw bpfError("detach", rc, `bpf_prog_detach2 at ${this.cgroupPath ?? "cgroup"}`);
   }
 

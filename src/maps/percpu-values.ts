@@ -63,13 +63,31 @@ export class PerCpuValues {
    * the total stays below 2^53. Allocates nothing.
    */
   sum(offset: number): number {
+    return this.sumAt(this.checkOffset(offset) >> 2);
+  }
+
+  /** Sum over CPUs of the u64 whose low half is u32 word `w` of slot 0. Halves summed apart. */
+  private sumAt(w: number): number {
     const words = this.words, step = this.stride >> 2;
-    let w = this.checkOffset(offset) >> 2, lo = 0, hi = 0;
+    let lo = 0, hi = 0;
     for (let c = 0; c < this.cpus; c++, w += step) {
       lo += words[w]!;
       hi += words[w + 1]!;
     }
     return lo + hi * U32;
+  }
+
+  /**
+   * Sums `out.length` consecutive u64 fields starting at byte `offset` over every CPU, into
+   * `out` (field i at `out[i]`). Exact while each total stays below 2^53. Allocates nothing.
+   * Field by field: a per-CPU value fits in L1 even at 256 CPUs, and the sums stay in registers.
+   */
+  sumFields(out: Float64Array, offset = 0): Float64Array {
+    if (out.length === 0) return out;
+    this.checkOffset(offset);
+    this.checkOffset(offset + (out.length - 1) * 8);
+    for (let f = 0; f < out.length; f++) out[f] = this.sumAt((offset >> 2) + 2 * f);
+    return out;
   }
 
   /** Exact sum over every CPU of the u64 at `offset`. Allocates BigInts. */

@@ -5,31 +5,13 @@
  * A correctness property, not a timing.
  */
 import { describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
-import { resolve } from "node:path";
 import { bpf } from "../helpers/env.ts";
-
-const probe = resolve(import.meta.dir, "../fixtures/alloc-probe.ts");
-
-function gcsDuring(mode: string, iterations: number): { gcs: number; out: string } {
-  const r = spawnSync(process.execPath, [probe, mode, String(iterations)], {
-    env: { ...process.env, BUN_JSC_logGC: "true" },
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-  });
-  if (r.status !== 0) throw new Error(`alloc probe ${mode} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  const log = r.stderr;
-  const begin = log.indexOf("BEGIN\n"), end = log.indexOf("END\n");
-  expect(begin).toBeGreaterThanOrEqual(0);
-  expect(end).toBeGreaterThan(begin);
-  const gcs = (log.slice(begin, end).match(/: START /g) ?? []).length;
-  return { gcs, out: r.stdout.trim() };
-}
+import { gcsDuring } from "../fixtures/gc-count.ts";
 
 describe.skipIf(!bpf.ok)("zero allocation in the hot path", () => {
   test("1M per-CPU lookups + sums: 0 GCs", () => {
-    const { gcs, out } = gcsDuring("percpu", 1_000_000);
-    console.log(`[alloc] ${out} gcs=${gcs}`);
+    const { gcs, report } = gcsDuring("percpu", 1_000_000);
+    console.log(`[alloc] ${JSON.stringify(report)} gcs=${gcs}`);
     expect(gcs).toBe(0);
   }, 60_000);
 

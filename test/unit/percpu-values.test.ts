@@ -59,3 +59,12 @@ describe("PerCpuValues", () => {
     expect(() => new PerCpuValues(4, 2).copyFrom(v)).toThrow(/shape mismatch/);
   });
 });
+
+test("sumFields sums consecutive u64 fields over CPUs in one pass, exactly", () => {
+  const v = new PerCpuValues(24, 3);
+  const dv = new DataView(v.buffer);
+  for (let c = 0; c < 3; c++) for (let f = 0; f < 3; f++) dv.setBigUint64(c * 24 + f * 8, BigInt((f + 1) * 0x1_0000_0000 + c), true);
+  expect([...v.sumFields(new Float64Array(3))]).toEqual([3 * 0x1_0000_0000 + 3, 6 * 0x1_0000_0000 + 3, 9 * 0x1_0000_0000 + 3]);
+  expect([...v.sumFields(new Float64Array(2), 8)]).toEqual([v.sum(8), v.sum(16)]);
+  expect(() => v.sumFields(new Float64Array(4))).toThrow(RangeError);
+});

@@ -1,0 +1,63 @@
+/* Shared by the C reference programs: timing and opening a pinned map with its geometry. */
+#ifndef CGSTORE_BENCH_COMMON_H
+#define CGSTORE_BENCH_COMMON_H
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct key16 {
+	uint64_t id;
+	uint32_t attach_type;
+	uint32_t pad;
+};
+
+static inline double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+struct pinned_map {
+	int fd;
+	struct bpf_map_info info;
+	int ncpu;       /* possible CPUs */
+	size_t stride;  /* round_up(value_size, 8) */
+	int percpu;
+	uint8_t *value; /* big enough for one lookup */
+};
+
+static inline int open_pinned(const char *path, struct pinned_map *m)
+{
+	uint32_t len = sizeof(m->info);
+	m->fd = bpf_obj_get(path);
+	if (m->fd < 0 || bpf_obj_get_info_by_fd(m->fd, &m->info, &len)) {
+		fprintf(stderr, "cannot open %s\n", path);
+		return -1;
+	}
+	m->ncpu = libbpf_num_possible_cpus();
+	m->stride = (m->info.value_size + 7) & ~7u;
+	m->percpu = m->info.type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
+	m->value = aligned_alloc(8, m->stride * (m->percpu ? m->ncpu : 1) + 8);
+	return 0;
+}
+
+/* Adds packets and bytes (struct stats / struct locked_stats, native/counter.h) of one value. */
+static inline void add_counts(const struct pinned_map *m, uint64_t *packets, uint64_t *bytes)
+{
+	if (m->percpu) {
+		for (int c = 0; c < m->ncpu; c++) {
+			const uint64_t *f = (const uint64_t *)(m->value + c * m->stride);
+			*packets += f[0];
+			*bytes += f[1];
+		}
+	} else {
+		const uint64_t *f = (const uint64_t *)m->value; /* {lock, packets, bytes} */
+		*packets += f[1];
+		*bytes += f[2];
+	}
+}
+#endif

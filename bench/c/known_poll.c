@@ -1,0 +1,38 @@
+/* C reference for the known-key poll: collect the keys once (untimed), then look up every key
+ * `iterations` times, summing packets and bytes. Usage: known_poll <pinned map> <iterations>
+ * Prints {"ns_per_entry", "entries", "packets", "bytes"} (the counts of the last poll). */
+#include "common.h"
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <pinned map> <iterations>\n", argv[0]);
+		return 2;
+	}
+	struct pinned_map m;
+	if (open_pinned(argv[1], &m))
+		return 1;
+	long iters = atol(argv[2]), n = 0, cap = 1024;
+	struct key16 *keys = malloc(cap * sizeof(*keys));
+	const void *p = NULL;
+	while (bpf_map_get_next_key(m.fd, p, &keys[n]) == 0) {
+		p = &keys[n++];
+		if (n == cap) {
+			keys = realloc(keys, (cap *= 2) * sizeof(*keys));
+			p = &keys[n - 1];
+		}
+	}
+	int (*volatile lookup)(int, const void *, void *) = bpf_map_lookup_elem;
+	uint64_t packets = 0, bytes = 0;
+	double t0 = now_ns();
+	for (long it = 0; it < iters; it++) {
+		packets = bytes = 0;
+		for (long i = 0; i < n; i++)
+			if (lookup(m.fd, &keys[i], m.value) == 0)
+				add_counts(&m, &packets, &bytes);
+	}
+	double ns = now_ns() - t0;
+	printf("{\"ns_per_entry\": %.1f, \"entries\": %ld, \"packets\": %llu, \"bytes\": %llu}\n",
+	       n ? ns / (iters * n) : 0.0, n, (unsigned long long)packets, (unsigned long long)bytes);
+	return 0;
+}

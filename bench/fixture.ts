@@ -1,0 +1,94 @@
+/**
+ * Bench fixture: N cgroups under one parent, the bundled counter loaded once and attached at
+ * egress to every one of them, loopback traffic through a few, both maps pinned for the C side.
+ * Removes everything on dispose, on SIGINT/SIGTERM, and at exit.
+ */
+import { readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+import {
+  AttachType, BpfObject, Cgroup, CgroupStorageMap, PerCpuCgroupStorageMap, removeCgroupTree,
+  type CgroupAttachment,
+} from "../src/index.ts";
+
+export const ROOT = resolve(import.meta.dir, "..");
+export const nativeBuild = (f: string) => resolve(ROOT, "native/build", f);
+export const cBuild = (f: string) => resolve(ROOT, "bench/c/build", f);
+export const EGRESS = AttachType.CGROUP_INET_EGRESS;
+
+const live = new Set<BenchFixture>();
+function cleanupAll() {
+  for (const f of live) f.dispose();
+}
+process.on("exit", cleanupAll);
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    cleanupAll();
+    process.exit(130);
+  });
+}
+
+/** Soft RLIMIT_NOFILE: a link per cgroup needs one fd each. */
+function openFileLimit(): number {
+  const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+  const soft = line?.split(/\s{2,}/)[1];
+  return soft === undefined || soft === "unlimited" ? Infinity : Number(soft);
+}
+
+export class BenchFixture implements Disposable {
+  readonly parent: Cgroup;
+  readonly cgroups: Cgroup[] = [];
+  readonly obj: BpfObject;
+  readonly pcpu: PerCpuCgroupStorageMap;
+  readonly shared: CgroupStorageMap;
+  readonly pcpuPin: string;
+  readonly sharedPin: string;
+  readonly method: "link" | "prog_attach";
+  /** Packets sent through the busy cgroups (each counted once at egress). */
+  readonly packets: number;
+  private readonly attachments: CgroupAttachment[] = [];
+  private disposed = false;
+
+  constructor(readonly n: number, busy = 5, packetsEach = 100) {
+    const tag = `cgstore-bench-${process.pid}-${n}`;
+    live.add(this);
+    this.parent = Cgroup.create(tag);
+    this.pcpuPin = `/sys/fs/bpf/${tag}-pcpu`;
+    this.sharedPin = `/sys/fs/bpf/${tag}-shared`;
+    this.obj = BpfObject.open(nativeBuild("counter.bpf.o")).load();
+    this.pcpu = this.obj.map("pcpu_stats") as PerCpuCgroupStorageMap;
+    this.shared = this.obj.map("shared_stats") as CgroupStorageMap;
+    this.pcpu.pin(this.pcpuPin);
+    this.shared.pin(this.sharedPin);
+    this.method = openFileLimit() > n + 256 ? "link" : "prog_attach";
+    const prog = this.obj.program("count_egress");
+    for (let i = 0; i < n; i++) {
+      const cg = Cgroup.create(`${tag}/c${i}`);
+      this.cgroups.push(cg);
+      this.attachments.push(prog.attachCgroup(cg, { method: this.method }));
+    }
+    const sent = Math.min(busy, n);
+    for (let i = 0; i < sent; i++) {
+      const r = spawnSync(nativeBuild("udp_traffic"), [this.cgroups[i]!.path, String(packetsEach), "64"]);
+      if (r.status !== 0) throw new Error(`udp_traffic: ${r.stderr}`);
+    }
+    this.packets = sent * packetsEach;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    live.delete(this);
+    for (const a of this.attachments) a.detach();
+    this.pcpu.close();
+    this.shared.close();
+    this.obj.close();
+    rmSync(this.pcpuPin, { force: true });
+    rmSync(this.sharedPin, { force: true });
+    removeCgroupTree(this.parent.path);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The TypeScript side of every workload, written the way a user of cgstore would, and the C
+ * side run as the reference programs in bench/c. Each returns what it measured plus totals that
+ * the runner cross-checks between the two sides.
+ */
+import { spawnSync } from "node:child_process";
+import { PerCpuValues, type CgroupStorageMap, type PerCpuCgroupStorageMap } from "../src/index.ts";
+import { cBuild } from "./fixture.ts";
+
+export interface ScanResult {
+  nsPerEntry: number;
+  entries: number;
+  packets: number;
+  bytes: number;
+}
+
+/** Runs a C reference program and parses its one JSON line. */
+export function runC<T>(prog: string, args: (string | number)[]): T {
+  const r = spawnSync(cBuild(prog), args.map(String), { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${prog} ${args.join(" ")}: exit ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** Runs a C scan/poll reference (full_scan, known_poll) and returns its result like the TS side's. */
+export function runCScan(prog: "full_scan" | "known_poll", pin: string, iterations: number): ScanResult {
+  const r = runC<{ ns_per_entry: number; entries: number; packets: number; bytes: number }>(prog, [pin, iterations]);
+  return { nsPerEntry: r.ns_per_entry, entries: r.entries, packets: r.packets, bytes: r.bytes };
+}
+
+const U32 = 4294967296;
+
+/** 1. Hot lookup of one key on the per-CPU map, summing packets and bytes over CPUs. */
+export function tsHotPerCpu(map: PerCpuCgroupStorageMap, id: number, at: number, n: number): number {
+  let packets = 0;
+  const loop = (k: number) => {
+    for (let i = 0; i < k; i++) {
+      const v = map.lookup(id, at)!;
+      packets += v.sum(0) + v.sum(8);
+    }
+  };
+  loop((n / 10) | 0);
+  const t0 = Bun.nanoseconds();
+  loop(n);
+  return (Bun.nanoseconds() - t0) / n + packets * 0;
+}
+
+/** 1. Hot lookup of one key on the shared map ({lock, packets, bytes}), plain or BPF_F_LOCK. */
+export function tsHotShared(map: CgroupStorageMap, id: number, at: number, n: number, locked: boolean): number {
+  const first = map.lookup(id, at)!;
+  const w = new Uint32Array(first.buffer, first.byteOffset, 6); // the map's buffer never moves
+  let packets = 0;
+  const loop = (k: number) => {
+    for (let i = 0; i < k; i++) {
+      if ((locked ? map.lookupLocked(id, at) : map.lookup(id, at)) === null) throw new Error("vanished");
+      packets += w[2]! + w[3]! * U32 + w[4]! + w[5]! * U32;
+    }
+  };
+  loop((n / 10) | 0);
+  const t0 = Bun.nanoseconds();
+  loop(n);
+  return (Bun.nanoseconds() - t0) / n + packets * 0;
+}
+
+/** 2. Full scan: get_next_key + lookup of every entry, per-CPU sums of packets and bytes. */
+export function tsScan(map: PerCpuCgroupStorageMap, iterations: number): ScanResult {
+  let packets = 0, bytes = 0, entries = 0;
+  const onEntry = (_id: number, _at: number | undefined, v: PerCpuValues) => {
+    packets += v.sum(0);
+    bytes += v.sum(8);
+  };
+  map.forEach(onEntry); // warm-up
+  const t0 = Bun.nanoseconds();
+  for (let i = 0; i < iterations; i++) {
+    packets = bytes = 0;
+    entries = map.forEach(onEntry);
+  }
+  const ns = Bun.nanoseconds() - t0;
+  return { nsPerEntry: ns / (iterations * entries), entries, packets, bytes };
+}
+
+/** 3. Known-key poll: keys collected once (untimed), then one lookup per key per poll. */
+export function tsKnownPoll(map: PerCpuCgroupStorageMap, iterations: number): ScanResult {
+  const keys = [...map.keys()];
+  const ids = new Float64Array(keys.map((k) => k.cgroupId));
+  const ats = new Uint32Array(keys.map((k) => k.attachType ?? 0));
+  let packets = 0, bytes = 0;
+  const poll = () => {
+    packets = bytes = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const v = map.lookup(ids[i]!, ats[i]!);
+      if (v !== null) {
+        packets += v.sum(0);
+        bytes += v.sum(8);
+      }
+    }
+  };
+  poll();
+  const t0 = Bun.nanoseconds();
+  for (let i = 0; i < iterations; i++) poll();
+  const ns = Bun.nanoseconds() - t0;
+  return { nsPerEntry: ns / (iterations * ids.length), entries: ids.length, packets, bytes };
+}
+
+/** 4. Per-CPU aggregation without syscalls: every u64 field of a cpus × valueSize buffer. */
+export function tsAggregate(cpus: number, valueSize: number, iterations: number): { nsPerOp: number; check: number } {
+  const v = new PerCpuValues(valueSize, cpus);
+  const words = new Uint32Array(v.buffer);
+  // Counters below 2^16 (high words 0), so the checksum stays exact in both languages.
+  for (let i = 0; i < words.length; i++) words[i] = i & 1 ? 0 : (Math.imul(i, 2654435761) >>> 0) & 0xffff;
+  const fields = valueSize >> 3;
+  const sums = new Float64Array(fields);
+  let check = 0;
+  v.sumFields(sums); // warm-up
+  const t0 = Bun.nanoseconds();
+  for (let it = 0; it < iterations; it++) {
+    v.sumFields(sums);
+    check += sums[it % fields]!;
+  }
+  return { nsPerOp: (Bun.nanoseconds() - t0) / iterations, check };
+}
