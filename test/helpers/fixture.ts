@@ -54,9 +54,11 @@ export function cleanup(): void {
 
 /** Removes `cgstore-test-*` cgroups and pins left by runs whose process is gone. */
 export function sweepStale(): void {
+  // Only names testCgroup/testPinPath make (<prefix><pid>-…) are swept, and only when that
+  // process is gone; anything else with the prefix is left alone.
   const alive = (name: string) => {
-    const pid = Number(name.slice(PREFIX.length).split("-")[0]);
-    return pid > 0 && existsSync(`/proc/${pid}`);
+    const m = /^(\d+)-/.exec(name.slice(PREFIX.length));
+    return m === null || existsSync(`/proc/${m[1]}`);
   };
   for (const dir of [cgroupRoot(), "/sys/fs/bpf"]) {
     if (!existsSync(dir)) continue;
