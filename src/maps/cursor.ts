@@ -48,8 +48,9 @@ export class ScanCursor<V> {
   /** The current entry's value. Owned by the cursor and overwritten by `next()`. */
   readonly value: V;
   private readonly valuePointer: NativePointer;
-  private readonly prev: KeyBuffer;
-  private readonly nextKey: KeyBuffer;
+  /** The current entry's key; swapped with `nextKey` on every step instead of copied. */
+  private prev: KeyBuffer;
+  private nextKey: KeyBuffer;
   private readonly failed: KeyBuffer;
   private readonly probe: KeyBuffer;
   private started = false;
@@ -116,7 +117,9 @@ export class ScanCursor<V> {
 
       const lr = this.lookupValue(this.nextKey);
       if (lr === 0) {
-        this.prev.copyFrom(this.nextKey);
+        const current = this.nextKey;
+        this.nextKey = this.prev;
+        this.prev = current;
         this.started = true;
         this.hasFailed = false;
         this.remember(this.prev);

@@ -68,3 +68,13 @@ test("sumFields sums consecutive u64 fields over CPUs in one pass, exactly", () 
   expect([...v.sumFields(new Float64Array(2), 8)]).toEqual([v.sum(8), v.sum(16)]);
   expect(() => v.sumFields(new Float64Array(4))).toThrow(RangeError);
 });
+
+test("sum is right for odd and even CPU counts (two CPUs per step, plus the last one)", () => {
+  for (const cpus of [1, 2, 3, 7, 256]) {
+    const v = new PerCpuValues(16, cpus);
+    for (let c = 0; c < cpus; c++) put(v, c, 8, BigInt(c + 1) * 0x1_0000_0001n);
+    const n = (cpus * (cpus + 1)) / 2;
+    expect(v.sum(8)).toBe(n * 0x1_0000_0001);
+    expect(v.sum(0)).toBe(0);
+  }
+});

@@ -1,0 +1,49 @@
+/**
+ * The TypeScript side of each workload as its own process, invoked exactly like the C
+ * references in bench/c (same arguments, same one-line JSON out), so both sides start equal:
+ * fresh process, same pinned map, timing measured inside.
+ *   hot_lookup <pin> <cgroup id> <attach type> <iterations> <percpu|shared|locked>
+ *   full_scan <pin> <iterations>      known_poll <pin> <iterations>
+ *   aggregate <cpus> <value size> <iterations>
+ */
+import {
+  CgroupStorageMap, PerCpuCgroupStorageMap, openMap, type AnyStorageMap,
+} from "../src/index.ts";
+import { tsAggregate, tsHotPerCpu, tsHotShared, tsKnownPoll, tsScan } from "./workloads.ts";
+
+const [workload, ...args] = process.argv.slice(2);
+const num = (i: number) => Number(args[i]);
+
+function perCpu(m: AnyStorageMap): PerCpuCgroupStorageMap {
+  if (!(m instanceof PerCpuCgroupStorageMap)) throw new Error(`${args[0]} is not a per-CPU map`);
+  return m;
+}
+
+let out: unknown;
+switch (workload) {
+  case "hot_lookup": {
+    const m = openMap(args[0]!);
+    const mode = args[4];
+    out = {
+      ns_per_op: mode === "percpu"
+        ? tsHotPerCpu(perCpu(m), num(1), num(2), num(3))
+        : tsHotShared(m as CgroupStorageMap, num(1), num(2), num(3), mode === "locked"),
+    };
+    break;
+  }
+  case "full_scan":
+  case "known_poll": {
+    const m = perCpu(openMap(args[0]!));
+    const r = workload === "full_scan" ? tsScan(m, num(1)) : tsKnownPoll(m, num(1));
+    out = { ns_per_entry: r.nsPerEntry, entries: r.entries, packets: r.packets, bytes: r.bytes };
+    break;
+  }
+  case "aggregate": {
+    const r = tsAggregate(num(0), num(1), num(2));
+    out = { ns_per_op: r.nsPerOp, check: r.check };
+    break;
+  }
+  default:
+    throw new Error(`unknown workload ${workload}`);
+}
+console.log(JSON.stringify(out));
