@@ -87,6 +87,26 @@ export class PerCpuValues {
     return lo0 + lo1 + (hi0 + hi1) * U32;
   }
 
+  /**
+   * Sums `out.length` consecutive u64 fields starting at byte `offset` over every CPU, into
+   * `out` (field i at `out[i]`). Exact while each total stays below 2^53. Allocates nothing.
+   * Field by field: a per-CPU value fits in L1 even at 256 CPUs, and the sums stay in registers.
+   */
+  sumFields(out: Float64Array, offset = 0): Float64Array {
+    if (out.length === 0) return out;
+    this.checkOffset(offset);
+    this.checkOffset(offset + (out.length - 1) * 8);
+    for (let f = 0; f < out.length; f++) out[f] = this.sumAt((offset >> 2) + 2 * f);
+    return out;
+  }
+
+  /** Exact sum over every CPU of the u64 at `offset`. Allocates BigInts. */
+  sumBigInt(offset: number): bigint {
+    let total = 0n;
+    for (let c = 0; c < this.cpus; c++) total += this.u64BigInt(c, offset);
+    return total;
+  }
+
   /** Writes `value` (`valueSize` bytes) into every CPU's slot. */
   fill(value: ArrayBufferView): this {
     const src = asBytes(value);
