@@ -6,7 +6,7 @@
  * - the library is never `close()`d: calling a symbol after close segfaults on Bun 1.4.
  * @internal
  */
-import { dlopen, read, CString, type Pointer } from "bun:ffi";
+import { dlopen, read, toArrayBuffer, CString, type Pointer } from "bun:ffi";
 import type { Libbpf, NativeHandle, NativePointer } from "./types.ts";
 import { libbpfMissing } from "./load-error.ts";
 
@@ -44,6 +44,9 @@ function open() {
       bpf_map__fd: { args: ["ptr"], returns: "i32" },
       bpf_program__fd: { args: ["ptr"], returns: "i32" },
       bpf_program__expected_attach_type: { args: ["ptr"], returns: "i32" },
+      btf__load_from_kernel_by_id: { args: ["u32"], returns: "ptr" },
+      btf__raw_data: { args: ["ptr", "ptr"], returns: "ptr" },
+      btf__free: { args: ["ptr"], returns: "void" },
     } as const);
   } catch (e) {
     throw libbpfMissing(path, e);
@@ -132,6 +135,19 @@ export const libbpf: Libbpf = {
   mapFd: (map) => lib.bpf_map__fd(fromHandle(map)),
   programFd: (prog) => lib.bpf_program__fd(fromHandle(prog)),
   programExpectedAttachType: (prog) => lib.bpf_program__expected_attach_type(fromHandle(prog)),
+
+  btfRawById: (id) => {
+    const btf = lib.btf__load_from_kernel_by_id(id) as Pointer | null;
+    if (btf === null) return -errno();
+    try {
+      const size = new Uint32Array(new ArrayBuffer(4));
+      const data = lib.btf__raw_data(btf, size) as Pointer | null;
+      if (data === null) return -errno();
+      return new Uint8Array(toArrayBuffer(data, 0, size[0]!)).slice(); // copy: btf__free frees it
+    } finally {
+      lib.btf__free(btf);
+    }
+  },
 
   close: (fd) => (libc.close(fd) === 0 ? 0 : -errno()),
   dupCloexec: (fd) => {

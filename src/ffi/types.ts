@@ -59,6 +59,9 @@ export interface Libbpf {
   programFd(prog: NativeHandle): number;
   programExpectedAttachType(prog: NativeHandle): number;
 
+  /** The raw BTF blob of kernel BTF object `id` (copied out of libbpf), or `-errno`. */
+  btfRawById(id: number): Uint8Array | number;
+
   /** libc `close(2)`; returns 0 or `-errno`. */
   close(fd: number): number;
   /** `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: a new close-on-exec fd for the same file, or `-errno`. */

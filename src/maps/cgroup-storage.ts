@@ -6,6 +6,7 @@ import { ENOENT, StorageMap } from "./storage-map.ts";
 import { asBytes } from "./percpu-values.ts";
 import type { KeyInput } from "./key.ts";
 import type { MapInfo } from "./info.ts";
+import { decode, type Decoded, type DecodeOptions } from "../btf/decode.ts";
 
 const lookupElem = libbpf.mapLookupElem;
 const lookupElemFlags = libbpf.mapLookupElemFlags;
@@ -120,6 +121,14 @@ export class CgroupStorageMap extends StorageMap<Uint8Array> {
     this.staging.set(src);
     const rc = updateElem(this.fd, this.key.pointer, this.stagingPointer, flags);
     if (rc !== 0) throw this.elemError("update", rc, LOCK_HINT);
+  }
+
+  /**
+   * A value as a plain object by the map's layout (`layout`): `{ packets: 3n, bytes: 114n }`.
+   * Spin locks are left out. Allocates: for reading, not for the hot path.
+   */
+  decode(value: Uint8Array, options?: DecodeOptions): Decoded {
+    return decode(this.requireLayout(), value, options);
   }
 
   /** @internal */

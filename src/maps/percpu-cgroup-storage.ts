@@ -7,6 +7,13 @@ import { ENOENT, StorageMap } from "./storage-map.ts";
 import { asBytes, PerCpuValues } from "./percpu-values.ts";
 import type { KeyInput } from "./key.ts";
 import type { MapInfo } from "./info.ts";
+import { decode, sumDecoded, type Decoded, type DecodeOptions } from "../btf/decode.ts";
+
+/** A per-CPU value decoded: field sums over CPUs, and each CPU's own value. */
+export interface DecodedPerCpu {
+  total: Decoded;
+  cpus: Decoded[];
+}
 
 const lookupElem = libbpf.mapLookupElem;
 const updateElem = libbpf.mapUpdateElem;
@@ -131,6 +138,17 @@ export class PerCpuCgroupStorageMap extends StorageMap<PerCpuValues> {
         `PerCpuValues has ${v.cpus} CPUs × ${v.valueSize} B; this map needs ${this.cpus} × ${this.valueSize} B (use map.newValues())`,
       );
     }
+  }
+
+  /**
+   * A per-CPU value decoded by the map's layout: `total` sums every numeric field over CPUs,
+   * `cpus[i]` is CPU i's value. Allocates: for reading, not for the hot path (there, use
+   * `values.sum(map.layout.offset("field"))`).
+   */
+  decode(values: PerCpuValues, options?: DecodeOptions): DecodedPerCpu {
+    const layout = this.requireLayout();
+    const cpus = Array.from({ length: values.cpus }, (_, i) => decode(layout, values.cpu(i), options));
+    return { total: sumDecoded(cpus), cpus };
   }
 
   /** @internal */

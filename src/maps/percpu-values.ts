@@ -1,6 +1,27 @@
 /** `PerCpuValues`: one per-CPU map value, every possible CPU's slot in one SharedArrayBuffer. */
 import { U32 } from "./key.ts";
 
+/**
+ * Sum over `cpus` slots (`step` u32 words apart) of the u64 whose low half is word `w`. Halves
+ * are summed apart (exact, no BigInt), two CPUs per step into independent accumulators: float
+ * adds have a 3–4 cycle latency, and one dependency chain was 20% slower at 256 CPUs.
+ */
+function sumU64(words: Uint32Array, w: number, step: number, cpus: number): number {
+  const step2 = step * 2;
+  let lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0, c = 0;
+  for (; c + 1 < cpus; c += 2, w += step2) {
+    lo0 += words[w]!;
+    hi0 += words[w + 1]!;
+    lo1 += words[w + step]!;
+    hi1 += words[w + step + 1]!;
+  }
+  if (c < cpus) {
+    lo0 += words[w]!;
+    hi0 += words[w + 1]!;
+  }
+  return lo0 + lo1 + (hi0 + hi1) * U32;
+}
+
 /** round_up(valueSize, 8): the kernel's per-CPU slot stride. */
 export function perCpuStride(valueSize: number): number {
   return (valueSize + 7) & ~7;
@@ -66,25 +87,8 @@ export class PerCpuValues {
     return this.sumAt(this.checkOffset(offset) >> 2);
   }
 
-  /**
-   * Sum over CPUs of the u64 whose low half is u32 word `w` of slot 0. Halves are summed apart
-   * (exact, no BigInt), two CPUs per step into independent accumulators: float adds have a
-   * 3–4 cycle latency, and one dependency chain made this loop 20% slower at 256 CPUs.
-   */
   private sumAt(w: number): number {
-    const words = this.words, step = this.stride >> 2, step2 = step * 2, cpus = this.cpus;
-    let lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0, c = 0;
-    for (; c + 1 < cpus; c += 2, w += step2) {
-      lo0 += words[w]!;
-      hi0 += words[w + 1]!;
-      lo1 += words[w + step]!;
-      hi1 += words[w + step + 1]!;
-    }
-    if (c < cpus) {
-      lo0 += words[w]!;
-      hi0 += words[w + 1]!;
-    }
-    return lo0 + lo1 + (hi0 + hi1) * U32;
+    return sumU64(this.words, w, this.stride >> 2, this.cpus);
   }
 
   /**

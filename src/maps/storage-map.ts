@@ -1,9 +1,12 @@
 /** What both cgroup storage map handles share: fd ownership, keys, iteration, pinning. */
 import { libbpf, type NativePointer } from "../ffi/index.ts";
 import { BpfError, bpfError, type BpfOp } from "../errors.ts";
-import { KeyBuffer, type KeyInput, type KeySize, type StorageKey } from "./key.ts";
+import { KeyBuffer, encodeKey, type KeyInput, type KeySize, type StorageKey } from "./key.ts";
+import { decode, type Decoded, type DecodeOptions } from "../btf/decode.ts";
 import { ScanCursor, type CursorSource } from "./cursor.ts";
 import type { MapInfo } from "./info.ts";
+import { Layout, type Schema } from "../btf/layout.ts";
+import { kernelBtf } from "../btf/kernel.ts";
 
 export const ENOENT = 2;
 const EBADF = 9;
@@ -18,6 +21,8 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
   protected readonly key: KeyBuffer;
   private closed = false;
   private ownCursor: ScanCursor<V> | undefined;
+  private valueLayout: Layout | null | undefined;
+  private keyLayoutCache: Layout | null | undefined;
 
   /** @internal use `openMap`, `createMap` or `BpfObject.map` */
   constructor(
@@ -33,6 +38,67 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
 
   /** @internal */
   abstract newValueTarget(): { value: V; pointer: NativePointer };
+
+  /**
+   * The value's layout: from the map's BTF (maps libbpf loads from a `.bpf.o` carry it), or
+   * what `useLayout` declared; null if neither. Read from the kernel once, then cached.
+   * Take offsets from it for the hot path: `map.layout.offset("bytes")`.
+   */
+  get layout(): Layout | null {
+    if (this.valueLayout === undefined) {
+      this.valueLayout = this.info.btfValueTypeId
+        ? Layout.fromBtf(kernelBtf(this.info.btfId), this.info.btfValueTypeId)
+        : null;
+    }
+    return this.valueLayout;
+  }
+
+  /** The key's layout from BTF (`struct bpf_cgroup_storage_key` or `__u64`), or null. */
+  get keyLayout(): Layout | null {
+    if (this.keyLayoutCache === undefined) {
+      this.keyLayoutCache = this.info.btfKeyTypeId
+        ? Layout.fromBtf(kernelBtf(this.info.btfId), this.info.btfKeyTypeId)
+        : null;
+    }
+    return this.keyLayoutCache;
+  }
+
+  /**
+   * Declares the value layout of a map without BTF (or overrides it): a `Layout` or a schema
+   * such as `{ packets: "u64", bytes: "u64" }` (C alignment). Its size must be `valueSize`.
+   */
+  useLayout(layout: Layout | Schema): this {
+    const l = layout instanceof Layout ? layout : Layout.fromSchema(layout);
+    if (l.size !== this.valueSize) {
+      throw new BpfError("info", 22, `layout is ${l.size} bytes but the map's values are ${this.valueSize}`,
+        "declare every field, padding included, so the sizes match");
+    }
+    this.valueLayout = l;
+    return this;
+  }
+
+  /**
+   * A key as the kernel's type describes it: `{ cgroup_inode_id, attach_type }` for 16-byte
+   * keys, the bare id for 8-byte ones (field names from BTF when the map has it).
+   */
+  decodeKey(key: StorageKey, options?: DecodeOptions): Decoded {
+    const words = new Uint32Array(4);
+    encodeKey(words, this.keySize, "lookup", key.cgroupId, key.attachType);
+    const layout = this.keyLayout ?? (this.keySize === 16
+      ? Layout.fromSchema({ cgroup_inode_id: "u64", attach_type: "u32" }, "bpf_cgroup_storage_key")
+      : new Layout({ kind: "int", name: "__u64", size: 8, signed: false, bool: false, char: false }));
+    return decode(layout, new Uint8Array(words.buffer), options);
+  }
+
+  /** The layout, or an error telling how to get one. @internal */
+  protected requireLayout(): Layout {
+    const l = this.layout;
+    if (l === null) {
+      throw new BpfError("info", 2, `map "${this.info.name}" has no BTF to describe its values`,
+        'declare one: map.useLayout({ packets: "u64", bytes: "u64" })');
+    }
+    return l;
+  }
 
   /** A new cursor for a zero-allocation scan of every entry (see {@link ScanCursor}). */
   cursor(): ScanCursor<V> {

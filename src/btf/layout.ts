@@ -1,0 +1,214 @@
+/**
+ * `Layout`: what a map's key or value looks like, as fields with byte offsets. Built from the
+ * map's BTF, or declared by hand with a small schema (`{ packets: "u64", bytes: "u64" }`)
+ * using C's alignment rules; one decoder (decode.ts) serves both.
+ */
+import { Btf, BtfKind, BtfFormatError, type BtfType } from "./btf.ts";
+
+export type LayoutType =
+  | { kind: "int"; name: string; size: number; signed: boolean; bool: boolean; char: boolean }
+  | { kind: "float"; name: string; size: number }
+  | { kind: "enum"; name: string; size: number; signed: boolean; names: Map<bigint, string> }
+  | { kind: "pointer"; name: string; size: number }
+  | { kind: "array"; name: string; size: number; length: number; element: LayoutType }
+  | { kind: "struct" | "union"; name: string; size: number; fields: LayoutField[] }
+  /** `struct bpf_spin_lock`: the kernel owns it (reads back as 0); decoders skip it. */
+  | { kind: "spin_lock"; name: string; size: number }
+  /** Anything else (e.g. a forward declaration): kept as bytes. */
+  | { kind: "opaque"; name: string; size: number };
+
+export interface LayoutField {
+  name: string;
+  /** Byte offset of the field (of the storage unit holding it, for bitfields). */
+  offset: number;
+  type: LayoutType;
+  /** Bitfields only: bit offset from the start of the containing struct, and width. */
+  bitOffset?: number;
+  bitSize?: number;
+}
+
+/** A resolved field: where it is and what it is. */
+export interface FieldRef {
+  path: string;
+  offset: number;
+  type: LayoutType;
+  bitOffset?: number;
+  bitSize?: number;
+}
+
+const INT_SIGNED = 1, INT_CHAR = 2, INT_BOOL = 4;
+
+function fromBtfType(btf: Btf, id: number, depth: number): LayoutType {
+  if (depth > 32) throw new BtfFormatError("type nesting deeper than 32");
+  if (id === 0) return { kind: "opaque", name: "void", size: 0 };
+  const t: BtfType = btf.resolve(id);
+  switch (t.kind) {
+    case BtfKind.INT: {
+      const e = t.int!.encoding;
+      return { kind: "int", name: t.name, size: t.sizeOrType, signed: (e & INT_SIGNED) !== 0,
+        bool: (e & INT_BOOL) !== 0, char: (e & INT_CHAR) !== 0 || (t.sizeOrType === 1 && t.name === "char") };
+    }
+    case BtfKind.FLOAT:
+      return { kind: "float", name: t.name, size: t.sizeOrType };
+    case BtfKind.ENUM:
+    case BtfKind.ENUM64:
+      return { kind: "enum", name: t.name, size: t.sizeOrType, signed: t.kindFlag,
+        names: new Map(t.enumValues!.map((v) => [v.value, v.name])) };
+    case BtfKind.PTR:
+      return { kind: "pointer", name: "ptr", size: 8 };
+    case BtfKind.ARRAY: {
+      const element = fromBtfType(btf, t.array!.type, depth + 1);
+      return { kind: "array", name: `${element.name}[${t.array!.length}]`, size: element.size * t.array!.length,
+        length: t.array!.length, element };
+    }
+    case BtfKind.STRUCT:
+    case BtfKind.UNION: {
+      if (t.name === "bpf_spin_lock") return { kind: "spin_lock", name: t.name, size: t.sizeOrType };
+      const fields = t.members!.map((m): LayoutField => {
+        const type = fromBtfType(btf, m.type, depth + 1);
+        if (m.bitSize > 0 || (m.bitOffset % 8 !== 0)) {
+          // A bitfield: record the bit position; offset is the byte where its unit starts.
+          const bits = m.bitSize > 0 ? m.bitSize : (type.kind === "int" ? type.size * 8 : 0);
+          return { name: m.name, offset: Math.floor(m.bitOffset / 8), type, bitOffset: m.bitOffset, bitSize: bits };
+        }
+        return { name: m.name, offset: m.bitOffset / 8, type };
+      });
+      return { kind: t.kind === BtfKind.STRUCT ? "struct" : "union", name: t.name, size: t.sizeOrType, fields };
+    }
+    default:
+      return { kind: "opaque", name: t.name || `kind ${t.kind}`, size: t.sizeOrType };
+  }
+}
+
+/** Scalar names a schema can use. */
+export type SchemaScalar =
+  | "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" | "bool" | "char" | "f32" | "f64"
+  | "spin_lock";
+/** A hand-declared layout: scalars by name, `"u32[4]"` arrays, nested objects for structs. */
+export type Schema = { [field: string]: SchemaScalar | `${SchemaScalar}[${number}]` | Schema };
+
+function scalar(name: string): LayoutType {
+  const m = /^([ui])(8|16|32|64)$/.exec(name);
+  if (m) return { kind: "int", name, size: Number(m[2]) / 8, signed: m[1] === "i", bool: false, char: false };
+  if (name === "bool") return { kind: "int", name, size: 1, signed: false, bool: true, char: false };
+  if (name === "char") return { kind: "int", name, size: 1, signed: true, bool: false, char: true };
+  if (name === "f32" || name === "f64") return { kind: "float", name, size: name === "f32" ? 4 : 8 };
+  if (name === "spin_lock") return { kind: "spin_lock", name: "bpf_spin_lock", size: 4 };
+  throw new TypeError(`unknown schema type "${name}" (use u8..u64, i8..i64, bool, char, f32, f64, spin_lock, "T[N]" or a nested object)`);
+}
+
+/** C alignment of a type: its largest scalar's size. */
+function alignOf(t: LayoutType): number {
+  if (t.kind === "array") return alignOf(t.element);
+  if (t.kind === "struct" || t.kind === "union") return Math.max(1, ...t.fields.map((f) => alignOf(f.type)));
+  return Math.max(1, t.size);
+}
+
+const roundUp = (n: number, a: number) => Math.ceil(n / a) * a;
+
+function fromSchemaObject(schema: Schema, name: string): LayoutType {
+  const fields: LayoutField[] = [];
+  let offset = 0;
+  for (const [field, spec] of Object.entries(schema)) {
+    let type: LayoutType;
+    if (typeof spec === "string") {
+      const arr = /^(\w+)\[(\d+)\]$/.exec(spec);
+      if (arr) {
+        const element = scalar(arr[1]!);
+        const length = Number(arr[2]);
+        type = { kind: "array", name: spec, size: element.size * length, length, element };
+      } else type = scalar(spec);
+    } else type = fromSchemaObject(spec, field);
+    offset = roundUp(offset, alignOf(type));
+    fields.push({ name: field, offset, type });
+    offset += type.size;
+  }
+  const struct: LayoutType = { kind: "struct", name, size: 0, fields };
+  struct.size = roundUp(offset, alignOf(struct));
+  return struct;
+}
+
+/** The layout of one key or value type. */
+export class Layout {
+  private readonly cache = new Map<string, FieldRef>();
+
+  constructor(readonly type: LayoutType) {}
+
+  /** From BTF: the type `typeId` (typedefs and qualifiers followed). */
+  static fromBtf(btf: Btf, typeId: number): Layout {
+    return new Layout(fromBtfType(btf, typeId, 0));
+  }
+
+  /** From a hand-written schema, laid out with C's alignment rules (x86_64). */
+  static fromSchema(schema: Schema, name = "value"): Layout {
+    return new Layout(fromSchemaObject(schema, name));
+  }
+
+  /** Size in bytes. */
+  get size(): number {
+    return this.type.size;
+  }
+
+  /** Whether any field (at any depth) is a `bpf_spin_lock`. */
+  get hasSpinLock(): boolean {
+    const walk = (t: LayoutType): boolean =>
+      t.kind === "spin_lock" || (t.kind === "array" && walk(t.element)) ||
+      ((t.kind === "struct" || t.kind === "union") && t.fields.some((f) => walk(f.type)));
+    return walk(this.type);
+  }
+
+  /**
+   * The field at `path` (`"bytes"`, `"inner.count"`, `"slots[3]"`), with its byte offset from
+   * the start of the value. Cached, so collectors can look offsets up once and keep using
+   * `PerCpuValues.sum(offset)` with no allocation.
+   */
+  field(path: string): FieldRef {
+    const hit = this.cache.get(path);
+    if (hit) return hit;
+    let type = this.type, offset = 0, bitOffset: number | undefined, bitSize: number | undefined;
+    for (const part of path.split(/\.|(?=\[)/)) {
+      const idx = /^\[(\d+)\]$/.exec(part);
+      if (idx) {
+        if (type.kind !== "array") throw new RangeError(`${path}: "${part}" indexes a ${type.kind}, not an array`);
+        const i = Number(idx[1]);
+        if (i >= type.length) throw new RangeError(`${path}: index ${i} is past the array's ${type.length} elements`);
+        offset += i * type.element.size;
+        type = type.element;
+        continue;
+      }
+      if (type.kind !== "struct" && type.kind !== "union") {
+        throw new RangeError(`${path}: "${part}" is not a field of ${type.kind} ${type.name}`);
+      }
+      const f = type.fields.find((x) => x.name === part);
+      if (!f) throw new RangeError(`${path}: no field "${part}" in ${type.name || type.kind} (fields: ${type.fields.map((x) => x.name).join(", ")})`);
+      bitOffset = f.bitOffset === undefined ? undefined : offset * 8 + f.bitOffset;
+      bitSize = f.bitSize;
+      offset += f.offset;
+      type = f.type;
+    }
+    const ref: FieldRef = { path, offset, type, ...(bitSize !== undefined ? { bitOffset, bitSize } : {}) };
+    this.cache.set(path, ref);
+    return ref;
+  }
+
+  /** Byte offset of the field at `path` (see `field`). */
+  offset(path: string): number {
+    return this.field(path).offset;
+  }
+
+  /** Every leaf field (scalars and whole arrays of scalars), in order, with its full path. */
+  leaves(): FieldRef[] {
+    const out: FieldRef[] = [];
+    const walk = (t: LayoutType, path: string, offset: number) => {
+      if (t.kind === "struct" || t.kind === "union") {
+        for (const f of t.fields) {
+          const p = path ? `${path}.${f.name}` : f.name;
+          if (f.bitSize !== undefined) out.push({ path: p, offset: offset + f.offset, type: f.type, bitOffset: offset * 8 + f.bitOffset!, bitSize: f.bitSize });
+          else walk(f.type, p, offset + f.offset);
+        }
+      } else out.push({ path, offset, type: t });
+    };
+    walk(this.type, "", 0);
+    return out;
+  }
+}

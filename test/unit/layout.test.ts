@@ -1,0 +1,34 @@
+import { describe, expect, test } from "bun:test";
+import { Layout, decode } from "../../src/index.ts";
+
+describe("schema layouts (C alignment, x86_64)", () => {
+  test("fields are aligned to their size, the struct to its largest member", () => {
+    const l = Layout.fromSchema({ a: "u8", b: "u32", c: "u16", d: "u64", e: "i8" });
+    expect(["a", "b", "c", "d", "e"].map((f) => l.offset(f))).toEqual([0, 4, 8, 16, 24]);
+    expect(l.size).toBe(32);
+  });
+
+  test("arrays and nested structs", () => {
+    const l = Layout.fromSchema({ tag: "char[5]", inner: { x: "u16", y: "u32" }, hist: "u64[2]" });
+    expect(l.offset("inner")).toBe(8);
+    expect(l.offset("inner.y")).toBe(12);
+    expect(l.offset("hist[1]")).toBe(24);
+    expect(l.size).toBe(32);
+    expect(() => Layout.fromSchema({ x: "u128" as never })).toThrow(/unknown schema type "u128"/);
+  });
+
+  test("decode reads every scalar kind, little-endian, and skips spin locks", () => {
+    const l = Layout.fromSchema({ lock: "spin_lock", s: "i16", ok: "bool", f: "f64", big: "u64", name: "char[4]" });
+    const bytes = new Uint8Array(l.size);
+    const v = new DataView(bytes.buffer);
+    v.setUint32(0, 0xffffffff, true); // lock bytes: never decoded
+    v.setInt16(l.offset("s"), -7, true);
+    v.setUint8(l.offset("ok"), 1);
+    v.setFloat64(l.offset("f"), 1.5, true);
+    v.setBigUint64(l.offset("big"), 2n ** 63n, true);
+    bytes.set([104, 105, 0, 0], l.offset("name"));
+    expect(decode(l, bytes)).toEqual({ s: -7, ok: true, f: 1.5, big: 2n ** 63n, name: "hi" });
+    expect(decode(l, bytes, { int64: "number" })).toMatchObject({ big: 2 ** 63 });
+    expect(() => decode(l, bytes.subarray(0, 4))).toThrow(/shorter/);
+  });
+});
