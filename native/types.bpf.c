@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-/* A value type that exercises every layout feature cgstore decodes: ints of every width and
+/* Value types that exercise every layout feature cgstore decodes: ints of every width and
  * signedness, an enum, bitfields, a char array, nested structs, arrays, a union, and (in the
- * shared map) a spin lock. Each socket created in an attached cgroup rewrites the value from a
- * per-entry counter n, so tests know what every field holds: see fill(). */
+ * shared map) a spin lock. Each socket created in an attached cgroup rewrites the values from a
+ * per-entry counter n, so tests know what every field holds: see fill().
+ *
+ * Kernel quirk (seen on 6.18): a type holding a bpf_spin_lock has its fields parsed when the
+ * BTF is loaded, recursing into nested structs, and any member at a bit offset that is not a
+ * multiple of 8 (a sub-byte bitfield) makes the whole BTF load fail with EINVAL. So the
+ * bitfields live in the per-CPU value only. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -36,9 +41,19 @@ struct rich {
 	__u64 n;
 };
 
+/* Everything but the bitfields, behind a spin lock (see the quirk above). */
 struct locked_rich {
 	struct bpf_spin_lock lock;
-	struct rich r;
+	__s8 s8v;
+	__u16 u16v;
+	__s32 s32v;
+	__u64 u64v;
+	__s64 s64v;
+	enum color color;
+	char name[8];
+	struct inner inner;
+	__u64 hist[2];
+	__u64 n;
 };
 
 struct {
@@ -89,10 +104,24 @@ int fill_rich(struct bpf_sock *sk)
 	struct locked_rich *s = bpf_get_local_storage(&rich_shared, 0);
 	struct rich *p = bpf_get_local_storage(&rich_pcpu, 0);
 
-	bpf_spin_lock(&s->lock);
-	fill(&s->r);
-	bpf_spin_unlock(&s->lock);
 	fill(p);
+	bpf_spin_lock(&s->lock);
+	__u64 n = ++s->n;
+	s->s8v = -(__s8)n;
+	s->u16v = 60000 + n;
+	s->s32v = -2000000000 + (__s32)n;
+	s->u64v = (n << 40) | 0xabcd;
+	s->s64v = -(__s64)(n << 40);
+	s->color = n % 2 ? BLUE : GREEN;
+	__builtin_memcpy(s->name, "locked", 7);
+	s->inner.a = 7 * n;
+	s->inner.b[0] = n;
+	s->inner.b[1] = 2 * n;
+	s->inner.b[2] = 3 * n;
+	s->inner.c = -5;
+	s->hist[0] = n;
+	s->hist[1] = n * n;
+	bpf_spin_unlock(&s->lock);
 	return 1;
 }
 

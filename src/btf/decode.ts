@@ -96,14 +96,17 @@ export function decode(layout: Layout, bytes: Uint8Array, opts: DecodeOptions = 
 }
 
 /**
- * Adds per-CPU decoded values field by field: numbers and bigints are summed; anything that
- * is not a counter (strings, booleans, enum names) keeps the first CPU's value.
+ * Adds per-CPU decoded values field by field: numbers and bigints are summed, booleans OR-ed;
+ * strings (char arrays, enum names) are not counters and take the first non-empty CPU's value,
+ * since a CPU that never ran the program holds zeroes.
  */
 export function sumDecoded(values: Decoded[]): Decoded {
   const [first, ...rest] = values;
   if (first === undefined) return null;
   if (typeof first === "number") return rest.reduce<number>((a, b) => a + (typeof b === "number" ? b : 0), first);
   if (typeof first === "bigint") return rest.reduce<bigint>((a, b) => a + (typeof b === "bigint" ? b : 0n), first);
+  if (typeof first === "boolean") return values.some((v) => v === true);
+  if (typeof first === "string") return values.find((v) => typeof v === "string" && v !== "") ?? first;
   if (Array.isArray(first)) return first.map((_, i) => sumDecoded(values.map((v) => (v as Decoded[])[i] ?? null)));
   if (first !== null && typeof first === "object") {
     const out: { [field: string]: Decoded } = {};

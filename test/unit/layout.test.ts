@@ -32,3 +32,12 @@ describe("schema layouts (C alignment, x86_64)", () => {
     expect(() => decode(l, bytes.subarray(0, 4))).toThrow(/shorter/);
   });
 });
+
+test("sumDecoded: counters add, flags OR, strings take the first non-empty CPU", async () => {
+  const { sumDecoded } = await import("../../src/index.ts");
+  expect(sumDecoded([
+    { n: 1, big: 2n, ok: false, name: "", arr: [1, 2], nested: { x: 1 } },
+    { n: 3, big: 5n, ok: true, name: "cg", arr: [10, 20], nested: { x: 4 } },
+  ])).toEqual({ n: 4, big: 7n, ok: true, name: "cg", arr: [11, 22], nested: { x: 5 } });
+  expect(sumDecoded([])).toBeNull();
+});
