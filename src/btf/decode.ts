@@ -98,11 +98,14 @@ export function decode(layout: Layout, bytes: Uint8Array, opts: DecodeOptions = 
 /**
  * Adds per-CPU decoded values field by field: numbers and bigints are summed, booleans OR-ed;
  * strings (char arrays, enum names) are not counters and take the first non-empty CPU's value,
- * since a CPU that never ran the program holds zeroes.
+ * since a CPU that never ran the program holds zeroes (an enum's 0 may decode as a number while
+ * another CPU's value has a name: the name wins).
  */
 export function sumDecoded(values: Decoded[]): Decoded {
   const [first, ...rest] = values;
   if (first === undefined) return null;
+  const named = values.find((v) => typeof v === "string" && v !== "");
+  if (named !== undefined) return named;
   if (typeof first === "number") return rest.reduce<number>((a, b) => a + (typeof b === "number" ? b : 0), first);
   if (typeof first === "bigint") return rest.reduce<bigint>((a, b) => a + (typeof b === "bigint" ? b : 0n), first);
   if (typeof first === "boolean") return values.some((v) => v === true);

@@ -40,4 +40,5 @@ test("sumDecoded: counters add, flags OR, strings take the first non-empty CPU",
     { n: 3, big: 5n, ok: true, name: "cg", arr: [10, 20], nested: { x: 4 } },
   ])).toEqual({ n: 4, big: 7n, ok: true, name: "cg", arr: [11, 22], nested: { x: 5 } });
   expect(sumDecoded([])).toBeNull();
+  expect(sumDecoded([0, "GREEN", "RED"])).toBe("GREEN"); // an enum zero on an idle CPU
 });

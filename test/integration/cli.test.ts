@@ -1,0 +1,192 @@
+/** The `cgstore` command run as a subprocess against real maps. */
+import { afterEach, describe, expect, test } from "bun:test";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { resolve } from "node:path";
+import {
+  AttachType, BpfObject, CgroupStorageMap, MapType, PerCpuCgroupStorageMap, cgroupRoot, resolveCgroupPath,
+} from "../../src/index.ts";
+import { libbpf } from "../../src/ffi/index.ts";
+import { toJson } from "../../src/cli/format.ts";
+import { bpf, native } from "../helpers/env.ts";
+import { cleanup, closeLater, sendUdp, testCgroup, testPinPath, track, waitFor } from "../helpers/fixture.ts";
+
+const MAIN = resolve(import.meta.dir, "../../src/cli/main.ts");
+
+function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; asNobody?: boolean } = {}) {
+  const [cmd, argv] = opts.asNobody
+    ? ["setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", process.execPath, MAIN, ...args]]
+    : [process.execPath, [MAIN, ...args]];
+  const r = spawnSync(cmd, argv, { encoding: "utf8", env: opts.env ?? process.env });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const demoDirs = () => readdirSync(cgroupRoot()).filter((n) => n.startsWith("cgstore-demo-"));
+
+describe("cgstore command line (no kernel needed)", () => {
+  test("help for every command, exit codes for usage errors", () => {
+    for (const args of [["--help"], ["dump", "--help"], ["demo", "--help"]]) {
+      const r = cli(args);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/Usage/);
+    }
+    expect(cli(["--help"]).out).toMatch(/Exit codes: 0 ok; 1 [\s\S]*2 bad command line; 3 /);
+    expect(cli([]).code).toBe(2);
+    const unknown = cli(["frobnicate"]);
+    expect([unknown.code, unknown.err]).toEqual([2, expect.stringMatching(/unknown command "frobnicate"/)]);
+    expect(cli(["dump"]).code).toBe(2);
+    expect(cli(["dump", "/a", "--id", "3"]).code).toBe(2);
+    expect(cli(["dump", "--watch", "-1", "/a"]).code).toBe(2);
+    expect(cli(["dump", "--bogus", "/a"]).code).toBe(2);
+  });
+});
+
+describe.skipIf(!bpf.ok)("cgstore dump", () => {
+  afterEach(cleanup);
+
+  function fixture() {
+    const obj = closeLater(BpfObject.open(native("types.bpf.o")).load());
+    const shared = closeLater(obj.map("rich_shared")) as CgroupStorageMap;
+    const pcpu = closeLater(obj.map("rich_pcpu")) as PerCpuCgroupStorageMap;
+    const cg = testCgroup("dump");
+    track(obj.program("fill_rich").attachCgroup(cg));
+    sendUdp(cg, 0, 0);
+    const sharedPin = testPinPath("shared"), pcpuPin = testPinPath("pcpu");
+    shared.pin(sharedPin);
+    pcpu.pin(pcpuPin);
+    return { obj, shared, pcpu, cg, sharedPin, pcpuPin };
+  }
+
+  test("--json equals the library's own decoding (bigints as strings)", () => {
+    const { shared, pcpu, cg, sharedPin, pcpuPin } = fixture();
+    const s = cli(["dump", sharedPin, "--json"]);
+    expect(s.code).toBe(0);
+    const sj = JSON.parse(s.out);
+    expect(sj.map).toMatchObject({ name: "rich_shared", type: "cgroup_storage", key_size: 16 });
+    const mine = sj.entries.find((e: { cgroup_id: number }) => e.cgroup_id === cg.id);
+    expect(mine.cgroup).toBe(cg.path.slice(cgroupRoot().length));
+    expect(mine.attach_type).toBe("CGROUP_INET_SOCK_CREATE");
+    expect(mine.value).toEqual(JSON.parse(toJson(shared.decode(shared.lookup(cg.id, AttachType.CGROUP_INET_SOCK_CREATE)!))));
+
+    const p = JSON.parse(cli(["dump", pcpuPin, "--json", "--per-cpu"]).out);
+    const row = p.entries.find((e: { cgroup_id: number }) => e.cgroup_id === cg.id);
+    const lib = pcpu.decode(pcpu.lookup(cg.id)!);
+    expect(row.attach_type).toBeNull();
+    expect(row.total).toEqual(JSON.parse(toJson(lib.total)));
+    expect(row.cpus).toEqual(JSON.parse(toJson(lib.cpus)));
+    expect(row.total.n).toBe("2");
+  });
+
+  test("text table, --per-cpu rows, and --id", () => {
+    const { pcpu, cg, pcpuPin } = fixture();
+    const t = cli(["dump", pcpuPin, "--per-cpu"]);
+    expect(t.code).toBe(0);
+    expect(t.out).toMatch(/^CGROUP\s+ATTACH\s+U8V\s+S8V/);
+    expect(t.out).toContain(cg.path.slice(cgroupRoot().length));
+    expect(t.out).toMatch(/\n  cpu0 /);
+    const byId = cli(["dump", "--id", String(pcpu.info.id), "--json"]);
+    expect(JSON.parse(byId.out).map.id).toBe(pcpu.info.id);
+  });
+
+  test("a removed cgroup whose entry lives on shows as (removed)", async () => {
+    const cg = testCgroup("gone");
+    const obj = closeLater(BpfObject.open(native("types.bpf.o")).load());
+    const m = closeLater(obj.map("rich_shared"));
+    track(obj.program("fill_rich").attachCgroup(cg));
+    const pin = testPinPath("gone");
+    m.pin(pin);
+    // A socket made inside the cgroup keeps the cgroup's BPF state (and so the entry) alive
+    // after the cgroup's directory is removed.
+    const holder = spawn(process.execPath, ["-e", `
+      require("fs").writeFileSync(${JSON.stringify(cg.path + "/cgroup.procs")}, String(process.pid));
+      const s = require("dgram").createSocket("udp4"); s.bind(0, () => {
+        require("fs").writeFileSync(${JSON.stringify(cgroupRoot() + "/cgroup.procs")}, String(process.pid));
+        console.log("ready");
+      });`], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((ok) => holder.stdout!.once("data", () => ok()));
+      const id = cg.id;
+      cg.remove();
+      expect(resolveCgroupPath(id, { fresh: true })).toBeNull();
+      const out = JSON.parse(cli(["dump", pin, "--json"]).out);
+      const row = out.entries.find((e: { cgroup_id: number }) => e.cgroup_id === id);
+      expect(row).toBeDefined();
+      expect(row.cgroup).toBeNull();
+      expect(cli(["dump", pin]).out).toContain(`(removed) id ${id}`);
+    } finally {
+      holder.kill();
+    }
+  });
+
+  test("--watch --json: a sample per interval, with per-second rates once traffic flows", async () => {
+    const obj = closeLater(BpfObject.open(native("counter.bpf.o")).load());
+    const cg = testCgroup("watch");
+    track(obj.program("count_egress").attachCgroup(cg));
+    const pin = testPinPath("watch");
+    closeLater(obj.map("pcpu_stats")).pin(pin);
+    const child = spawn(process.execPath, [MAIN, "dump", pin, "--json", "--watch", "0.2"], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d));
+    await Bun.sleep(300);
+    sendUdp(cg, 100, 10);
+    await Bun.sleep(700);
+    child.kill("SIGINT");
+    expect(await new Promise((ok) => child.once("exit", ok))).toBe(0);
+    const samples = out.trim().split("\n").map((l) => JSON.parse(l));
+    expect(samples.length).toBeGreaterThanOrEqual(3);
+    const key = `${cg.id}/CGROUP_INET_EGRESS`;
+    const last = samples.at(-1)!;
+    expect(last.entries.find((e: { cgroup_id: number }) => e.cgroup_id === cg.id).total.packets).toBe("100");
+    expect(samples.some((s) => (s.rates[key]?.packets ?? 0) > 0)).toBe(true);
+  }, 15_000);
+
+  test("errors a person can act on, with exit codes", () => {
+    const missing = cli(["dump", "/sys/fs/bpf/cgstore-test-not-there"]);
+    expect([missing.code, missing.err]).toEqual([1, expect.stringMatching(/nothing is pinned/)]);
+    const notBpffs = cli(["dump", "/etc/hostname"]);
+    expect([notBpffs.code, notBpffs.err]).toEqual([1, expect.stringMatching(/not on a bpf filesystem/)]);
+    const fd = libbpf.mapCreate(MapType.ARRAY, null, 4, 8, 1, null);
+    const pin = testPinPath("array");
+    try {
+      expect(libbpf.objPin(fd, pin)).toBe(0);
+    } finally {
+      libbpf.close(fd);
+    }
+    const array = cli(["dump", pin]);
+    expect([array.code, array.err]).toEqual([1, expect.stringMatching(/is a array map .*not cgroup storage/)]);
+  });
+
+  test.skipIf(spawnSync("setpriv", ["--help"]).status !== 0)("not root: exit 3 and says what is needed", () => {
+    const { sharedPin } = fixture();
+    const r = cli(["dump", sharedPin], { asNobody: true });
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/needs root/);
+  });
+});
+
+describe.skipIf(!bpf.ok)("cgstore demo", () => {
+  test("prints agreeing counts for three cgroups and leaves nothing behind", () => {
+    const before = demoDirs();
+    const r = cli(["demo"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/web\s+egress\s+200 × 64 B\s+200\s+18400/);
+    expect(r.out).toMatch(/batch\s+ingress\s+1000 × 1400 B\s+1000\s+1428000/);
+    expect(r.out).toContain("All counts agree.");
+    expect(r.out.match(/✓/g)?.length).toBe(6);
+    expect(demoDirs()).toEqual(before);
+  });
+
+  for (const signal of ["SIGINT", "SIGKILL"] as const) {
+    test(`killed mid-run with ${signal}: cgroups and attachments are gone`, async () => {
+      const child = spawn(process.execPath, [MAIN, "demo"], {
+        env: { ...process.env, CGSTORE_DEMO_PAUSE_MS: "5000" }, stdio: ["ignore", "ignore", "pipe"],
+      });
+      await new Promise<void>((ok) => child.stderr!.on("data", (d: Buffer) => d.toString().includes("pausing") && ok()));
+      const dir = `${cgroupRoot()}/cgstore-demo-${child.pid}`;
+      expect(existsSync(`${dir}/web`)).toBe(true);
+      child.kill(signal);
+      await new Promise((ok) => child.once("exit", ok));
+      expect(waitFor(() => !existsSync(dir), 5000)).toBe(true);
+    }, 20_000);
+  }
+});
