@@ -14,6 +14,8 @@ has_lib libbpf.so.1 || need+=(libbpf1)
 [ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 command -v clang >/dev/null || need+=(clang llvm)
 command -v make >/dev/null || need+=(make)
+# bpftool: tests compare cgstore's decoding with bpftool's dump of the same maps.
+command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 [ -f /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 if [ ${#need[@]} -gt 0 ]; then

@@ -45,6 +45,26 @@ static inline int open_pinned(const char *path, struct pinned_map *m)
 	return 0;
 }
 
+/* `prog <pinned map> <iterations>`: opens the map; returns the iterations, or -1 after an error. */
+static inline long open_scan_args(int argc, char **argv, struct pinned_map *m)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <pinned map> <iterations>\n", argv[0]);
+		return -1;
+	}
+	if (open_pinned(argv[1], m))
+		return -1;
+	return atol(argv[2]);
+}
+
+/* The one JSON line the scan references print; the runner compares the counts with TS's. */
+static inline void print_scan(double ns, long iters, long entries, uint64_t packets, uint64_t bytes)
+{
+	printf("{\"ns_per_entry\": %.1f, \"entries\": %ld, \"packets\": %llu, \"bytes\": %llu}\n",
+	       entries ? ns / (iters * entries) : 0.0, entries, (unsigned long long)packets,
+	       (unsigned long long)bytes);
+}
+
 /* Adds packets and bytes (struct stats / struct locked_stats, native/counter.h) of one value. */
 static inline void add_counts(const struct pinned_map *m, uint64_t *packets, uint64_t *bytes)
 {

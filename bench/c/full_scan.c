@@ -6,14 +6,10 @@
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s <pinned map> <iterations>\n", argv[0]);
-		return 2;
-	}
 	struct pinned_map m;
-	if (open_pinned(argv[1], &m))
+	long iters = open_scan_args(argc, argv, &m);
+	if (iters < 0)
 		return 1;
-	long iters = atol(argv[2]);
 	int (*volatile next)(int, const void *, void *) = bpf_map_get_next_key;
 	int (*volatile lookup)(int, const void *, void *) = bpf_map_lookup_elem;
 	uint64_t packets = 0, bytes = 0;
@@ -33,9 +29,6 @@ int main(int argc, char **argv)
 			p = &prev;
 		}
 	}
-	double ns = now_ns() - t0;
-	printf("{\"ns_per_entry\": %.1f, \"entries\": %ld, \"packets\": %llu, \"bytes\": %llu}\n",
-	       entries ? ns / (iters * entries) : 0.0, entries, (unsigned long long)packets,
-	       (unsigned long long)bytes);
+	print_scan(now_ns() - t0, iters, entries, packets, bytes);
 	return 0;
 }

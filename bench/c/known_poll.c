@@ -5,14 +5,11 @@
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s <pinned map> <iterations>\n", argv[0]);
-		return 2;
-	}
 	struct pinned_map m;
-	if (open_pinned(argv[1], &m))
+	long iters = open_scan_args(argc, argv, &m);
+	if (iters < 0)
 		return 1;
-	long iters = atol(argv[2]), n = 0, cap = 1024;
+	long n = 0, cap = 1024;
 	struct key16 *keys = malloc(cap * sizeof(*keys));
 	const void *p = NULL;
 	while (bpf_map_get_next_key(m.fd, p, &keys[n]) == 0) {
@@ -31,8 +28,6 @@ int main(int argc, char **argv)
 			if (lookup(m.fd, &keys[i], m.value) == 0)
 				add_counts(&m, &packets, &bytes);
 	}
-	double ns = now_ns() - t0;
-	printf("{\"ns_per_entry\": %.1f, \"entries\": %ld, \"packets\": %llu, \"bytes\": %llu}\n",
-	       n ? ns / (iters * n) : 0.0, n, (unsigned long long)packets, (unsigned long long)bytes);
+	print_scan(now_ns() - t0, iters, n, packets, bytes);
 	return 0;
 }

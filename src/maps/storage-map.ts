@@ -45,22 +45,17 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
    * Take offsets from it for the hot path: `map.layout.offset("bytes")`.
    */
   get layout(): Layout | null {
-    if (this.valueLayout === undefined) {
-      this.valueLayout = this.info.btfValueTypeId
-        ? Layout.fromBtf(kernelBtf(this.info.btfId), this.info.btfValueTypeId)
-        : null;
-    }
-    return this.valueLayout;
+    return (this.valueLayout ??= this.btfLayout(this.info.btfValueTypeId));
   }
 
   /** The key's layout from BTF (`struct bpf_cgroup_storage_key` or `__u64`), or null. */
   get keyLayout(): Layout | null {
-    if (this.keyLayoutCache === undefined) {
-      this.keyLayoutCache = this.info.btfKeyTypeId
-        ? Layout.fromBtf(kernelBtf(this.info.btfId), this.info.btfKeyTypeId)
-        : null;
-    }
-    return this.keyLayoutCache;
+    return (this.keyLayoutCache ??= this.btfLayout(this.info.btfKeyTypeId));
+  }
+
+  /** The layout of BTF type `typeId` of this map's BTF object; null when it has none. */
+  private btfLayout(typeId: number): Layout | null {
+    return typeId ? Layout.fromBtf(kernelBtf(this.info.btfId), typeId) : null;
   }
 
   /**
