@@ -24,3 +24,5 @@ export { decode, sumDecoded, type Decoded, type DecodeOptions } from "./btf/deco
 export type { KeyInput, StorageKey } from "./maps/key.ts";
 export type { MapInfo } from "./maps/info.ts";
 export { BpfObject, BpfProgram, CgroupAttachment, type AttachMethod, type AttachOptions } from "./object.ts";
+export { Collector, type CollectorOptions, type PollResult } from "./collector/collector.ts";
+export { ResultsTable, SlotState, NO_ATTACH_TYPE, type ResultsTableInit } from "./collector/results.ts";

@@ -1,0 +1,229 @@
+/**
+ * `Collector`: polls every known key of a cgroup storage map into a `ResultsTable` — one
+ * lookup per key (half a get_next_key scan), optionally spread over Workers.
+ * ```ts
+ * await using c = await Collector.create(map, { workers: 2 });
+ * c.refresh();                       // learn keys (also: c.track(id, attachType))
+ * await c.poll();
+ * const out = new Float64Array(c.fields.length);
+ * for (const slot of c.slots()) c.read(slot, out);  // consistent, from any thread
+ * ```
+ * Threads: the main thread owns slot assignment (refresh/track/retire); during a poll each
+ * slot is written by exactly one poller. Readers in any thread use `ResultsTable.read`.
+ */
+import { BpfRuleError } from "../errors.ts";
+import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
+import type { AnyStorageMap } from "../maps/open.ts";
+import { ResultsTable, SlotState } from "./results.ts";
+import { SlotPoller, type PollCounts } from "./poller.ts";
+import type { WorkerInit } from "./worker.ts";
+
+export interface CollectorOptions {
+  /** Layout paths of the u64 fields to collect. Default: every 8-byte integer field. */
+  fields?: string[];
+  /** Rows in the results table (keys tracked at once). Default 4096. */
+  capacity?: number;
+  /** Workers to poll in: 0 (default) polls in the calling thread. */
+  workers?: number;
+  /** Shared maps: read under the value's spin lock. Default: when the value has one. */
+  locked?: boolean;
+}
+
+export interface PollResult {
+  /** This poll's number (1, 2, …), also stored in each row it wrote. */
+  poll: number;
+  looked: number;
+  /** Keys found gone (their slots are now retired). */
+  retired: number;
+  ms: number;
+}
+
+/** Polls retired slots stay unused, so a reader holding one sees the retirement first. */
+const REUSE_AFTER_POLLS = 2;
+
+const keyOf = (id: number, at: number | undefined) => `${id}/${at ?? "-"}`;
+
+export class Collector implements AsyncDisposable {
+  readonly table: ResultsTable;
+  /** The collected fields' layout paths, in row order. */
+  readonly fields: string[];
+  private readonly slotByKey = new Map<string, number>();
+  private readonly retiredAt = new Map<number, number>();
+  private readonly poller: SlotPoller;
+  private readonly workers: Worker[] = [];
+  private polls = 0;
+  private closed = false;
+
+  private constructor(readonly map: AnyStorageMap, fields: string[], offsets: number[], capacity: number, locked: boolean) {
+    this.fields = fields;
+    this.table = new ResultsTable({ capacity, fields: fields.length });
+    this.poller = new SlotPoller(map, this.table, offsets, locked);
+  }
+
+  /** A collector over `map` (kept open by the caller). Starts its Workers, if any. */
+  static async create(map: AnyStorageMap, options: CollectorOptions = {}): Promise<Collector> {
+    const layout = map.layout;
+    if (!layout) throw new BpfRuleError("info", `map "${map.info.name}" has no layout: call map.useLayout({...}) first`);
+    const fields = options.fields ?? layout.leaves()
+      .filter((l) => l.type.kind === "int" && l.type.size === 8 && l.bitSize === undefined)
+      .map((l) => l.path);
+    if (fields.length === 0) throw new BpfRuleError("info", `map "${map.info.name}" has no u64 fields to collect; pass options.fields`);
+    const offsets = fields.map((f) => {
+      const ref = layout.field(f);
+      if (ref.type.kind !== "int" || ref.type.size !== 8 || ref.bitSize !== undefined || ref.offset % 4 !== 0) {
+        throw new BpfRuleError("info", `field "${f}" is not an aligned 64-bit integer`);
+      }
+      return ref.offset;
+    });
+    const locked = options.locked ?? (!(map instanceof PerCpuCgroupStorageMap) && layout.hasSpinLock);
+    const c = new Collector(map, fields, offsets, options.capacity ?? 4096, locked);
+    const n = options.workers ?? 0;
+    try {
+      await Promise.all(Array.from({ length: n }, (_, index) => c.startWorker({
+        table: c.table.init, mapFd: map.fd, offsets, locked, index, count: n,
+      })));
+    } catch (e) {
+      await c.close();
+      throw e;
+    }
+    return c;
+  }
+
+  private startWorker(init: WorkerInit): Promise<void> {
+    const w = new Worker(new URL("./worker.ts", import.meta.url).href);
+    this.workers.push(w);
+    return this.request(w, { init }).then(() => undefined);
+  }
+
+  /** Sends one message to a Worker and resolves with its reply. */
+  private request(w: Worker, msg: unknown): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (e: MessageEvent) => {
+        w.removeEventListener("message", onMessage);
+        w.removeEventListener("error", onError);
+        const data = e.data as Record<string, unknown>;
+        if (typeof data.error === "string") reject(new Error(`collector worker: ${data.error}`));
+        else resolve(data);
+      };
+      const onError = (e: ErrorEvent) => {
+        w.removeEventListener("message", onMessage);
+        w.removeEventListener("error", onError);
+        reject(new Error(`collector worker: ${e.message}`));
+      };
+      w.addEventListener("message", onMessage);
+      w.addEventListener("error", onError);
+      w.postMessage(msg);
+    });
+  }
+
+  /** Starts collecting one key (no scan needed); returns its slot. */
+  track(cgroupId: number, attachType?: number): number {
+    const key = keyOf(cgroupId, attachType);
+    const existing = this.slotByKey.get(key);
+    if (existing !== undefined) return existing;
+    let slot = -1;
+    for (let s = 0; s < this.table.capacity; s++) {
+      if (this.table.state(s) === SlotState.FREE) {
+        slot = s;
+        break;
+      }
+    }
+    if (slot < 0) throw new RangeError(`the collector's ${this.table.capacity} slots are all in use; create it with a larger capacity`);
+    this.table.assign(slot, cgroupId, attachType);
+    this.slotByKey.set(key, slot);
+    return slot;
+  }
+
+  /**
+   * Rediscovers keys with a scan of the map: tracks new ones, retires ones that are gone, and
+   * frees slots retired at least two polls ago.
+   */
+  refresh(): { added: number; retired: number } {
+    for (const [slot, at] of this.retiredAt) {
+      if (this.polls - at >= REUSE_AFTER_POLLS) {
+        this.table.free(slot);
+        this.retiredAt.delete(slot);
+      }
+    }
+    const seen = new Set<string>();
+    let added = 0;
+    for (const k of this.map.keys()) {
+      const key = keyOf(k.cgroupId, k.attachType);
+      seen.add(key);
+      if (!this.slotByKey.has(key)) {
+        this.track(k.cgroupId, k.attachType);
+        added++;
+      }
+    }
+    let retired = 0;
+    for (const [key, slot] of this.slotByKey) {
+      if (!seen.has(key)) {
+        this.retire(slot, key);
+        retired++;
+      }
+    }
+    return { added, retired };
+  }
+
+  private retire(slot: number, key = keyOf(this.table.cgroupId(slot), this.table.attachType(slot))): void {
+    this.table.retire(slot);
+    this.slotByKey.delete(key);
+    this.retiredAt.set(slot, this.polls);
+  }
+
+  /** Looks up every tracked key once and writes the results table. */
+  async poll(): Promise<PollResult> {
+    if (this.closed) throw new Error("collector is closed");
+    const t0 = performance.now();
+    const poll = ++this.polls;
+    let counts: PollCounts[];
+    if (this.workers.length === 0) counts = [this.poller.poll(poll, 0, 1)];
+    else {
+      counts = (await Promise.all(this.workers.map((w) => this.request(w, { poll })))) as unknown as PollCounts[];
+    }
+    let looked = 0, retired = 0;
+    for (const c of counts) {
+      looked += c.looked;
+      for (const slot of c.missing) {
+        if (this.table.state(slot) === SlotState.LIVE) {
+          this.retire(slot);
+          retired++;
+        }
+      }
+    }
+    return { poll, looked, retired, ms: performance.now() - t0 };
+  }
+
+  /** The slot of a tracked key. */
+  slotOf(cgroupId: number, attachType?: number): number | undefined {
+    return this.slotByKey.get(keyOf(cgroupId, attachType));
+  }
+
+  /** Live slots. */
+  slots(): number[] {
+    return [...this.slotByKey.values()].sort((a, b) => a - b);
+  }
+
+  /** A consistent copy of a slot's fields into `out`; returns the poll that wrote them. */
+  read(slot: number, out: Float64Array): number {
+    return this.table.read(slot, out);
+  }
+
+  /** Stops the Workers. The map stays open (it is the caller's). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.workers.map(async (w) => {
+      try {
+        await this.request(w, { close: true });
+      } finally {
+        w.terminate();
+      }
+    }));
+    this.workers.length = 0;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * A collector Worker: its own libbpf handle (each thread dlopens), its own map fd (a duplicate;
+ * fds are process-wide), the shared results table. Polls slots `index`, `index + count`, … on
+ * request. Messages: init → "ready"; { poll } → { poll, looked, missing }; "close" → exits.
+ * @internal
+ */
+import { openMap } from "../maps/open.ts";
+import { ResultsTable, type ResultsTableInit } from "./results.ts";
+import { SlotPoller } from "./poller.ts";
+
+export interface WorkerInit {
+  table: ResultsTableInit;
+  mapFd: number;
+  offsets: number[];
+  locked: boolean;
+  index: number;
+  count: number;
+}
+
+declare const self: Worker;
+
+let poller: SlotPoller | undefined;
+let init: WorkerInit | undefined;
+let close: (() => void) | undefined;
+
+self.onmessage = (event: MessageEvent) => {
+  const msg = event.data as { init?: WorkerInit; poll?: number; close?: true };
+  try {
+    if (msg.init) {
+      init = msg.init;
+      const map = openMap({ fd: init.mapFd });
+      close = () => map.close();
+      poller = new SlotPoller(map, new ResultsTable(init.table), init.offsets, init.locked);
+      self.postMessage({ ready: true });
+    } else if (msg.poll !== undefined) {
+      const counts = poller!.poll(msg.poll, init!.index, init!.count);
+      self.postMessage({ poll: msg.poll, ...counts });
+    } else if (msg.close) {
+      close?.();
+      self.postMessage({ closed: true });
+    }
+  } catch (e) {
+    self.postMessage({ error: (e as Error).message });
+  }
+};
