@@ -89,14 +89,22 @@ export class Collector implements AsyncDisposable {
     return c;
   }
 
-  private startWorker(init: WorkerInit): Promise<void> {
+  private async startWorker(init: WorkerInit): Promise<void> {
     const w = new Worker(new URL("./worker.ts", import.meta.url).href);
     this.workers.push(w);
-    return this.request(w, { init }).then(() => undefined);
+    await this.reply(w); // { booted }: its message handler is in place
+    await this.request(w, { init });
   }
 
   /** Sends one message to a Worker and resolves with its reply. */
   private request(w: Worker, msg: unknown): Promise<Record<string, unknown>> {
+    const r = this.reply(w);
+    w.postMessage(msg);
+    return r;
+  }
+
+  /** The Worker's next message (a reply carrying `error` rejects). */
+  private reply(w: Worker): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const onMessage = (e: MessageEvent) => {
         w.removeEventListener("message", onMessage);
@@ -112,7 +120,6 @@ export class Collector implements AsyncDisposable {
       };
       w.addEventListener("message", onMessage);
       w.addEventListener("error", onError);
-      w.postMessage(msg);
     });
   }
 

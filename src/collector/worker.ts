@@ -1,7 +1,8 @@
 /**
  * A collector Worker: its own libbpf handle (each thread dlopens), its own map fd (a duplicate;
  * fds are process-wide), the shared results table. Polls slots `index`, `index + count`, … on
- * request. Messages: init → "ready"; { poll } → { poll, looked, missing }; "close" → exits.
+ * request. Messages: first it says { booted } (see below); init → { ready };
+ * { poll } → { poll, looked, missing }; { close } → { closed }.
  * @internal
  */
 import { openMap } from "../maps/open.ts";
@@ -43,3 +44,7 @@ self.onmessage = (event: MessageEvent) => {
     self.postMessage({ error: (e as Error).message });
   }
 };
+
+// The module graph (libbpf loading) finishes asynchronously; a message posted to the Worker
+// before this handler exists can be dropped, so the parent waits for this before sending init.
+self.postMessage({ booted: true });

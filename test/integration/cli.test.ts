@@ -13,9 +13,11 @@ import { cleanup, closeLater, sendUdp, testCgroup, testPinPath, track, waitFor }
 
 const MAIN = resolve(import.meta.dir, "../../src/cli/main.ts");
 
-function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; asNobody?: boolean } = {}) {
-  const [cmd, argv] = opts.asNobody
-    ? ["setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", process.execPath, MAIN, ...args]]
+function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; withoutCaps?: boolean } = {}) {
+  // Unprivileged = uid 0 with every capability dropped, not another uid: a checkout under /root
+  // (mode 0700 on Debian) is unreadable to nobody, and bun would fail before cgstore runs.
+  const [cmd, argv] = opts.withoutCaps
+    ? ["setpriv", ["--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", process.execPath, MAIN, ...args]]
     : [process.execPath, [MAIN, ...args]];
   const r = spawnSync(cmd, argv, { encoding: "utf8", env: opts.env ?? process.env });
   return { code: r.status, out: r.stdout, err: r.stderr };
@@ -156,9 +158,9 @@ describe.skipIf(!bpf.ok)("cgstore dump", () => {
     expect([array.code, array.err]).toEqual([1, expect.stringMatching(/is a array map .*not cgroup storage/)]);
   });
 
-  test.skipIf(spawnSync("setpriv", ["--help"]).status !== 0)("not root: exit 3 and says what is needed", () => {
+  test.skipIf(spawnSync("setpriv", ["--help"]).status !== 0)("without CAP_BPF (not root): exit 3 and says what is needed", () => {
     const { sharedPin } = fixture();
-    const r = cli(["dump", sharedPin], { asNobody: true });
+    const r = cli(["dump", sharedPin], { withoutCaps: true });
     expect(r.code).toBe(3);
     expect(r.err).toMatch(/needs root/);
   });
