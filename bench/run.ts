@@ -116,6 +116,15 @@ for (const [i, n] of SIZES.entries()) {
     r: { c: scan.c, ts: poll.ts, ratios: poll.ts.map((t, k) => t / scan.c[k]!) },
     target: { max: 0.55, label: "≤ 0.55" } });
   notes.push(`At ${n} entries C's own known-key poll costs ${fmt(median(poll.c) / median(scan.c), 3)} of the C full scan per entry.`);
+
+  // 3b. The Collector: 1 thread vs 2 Workers (TS vs TS; target: 2 Workers ≥ 1.7× the throughput).
+  type Coll = { ns_per_entry: number; entries: number };
+  const coll = runPairs(PAIRS, () => side<Coll>("ts", "collector_poll", [fx.pcpuPin, scans, 0]).ns_per_entry,
+    () => side<Coll>("ts", "collector_poll", [fx.pcpuPin, scans, 2]).ns_per_entry);
+  const speedup = median(coll.ratios.map((r) => 1 / r));
+  notes.push(`Collector poll at ${n} keys: 1 thread ${fmt(median(coll.c), 0)} ns/entry, 2 Workers ` +
+    `${fmt(median(coll.ts), 0)} ns/entry: **${fmt(speedup, 2)}×** (target ≥ 1.7×; ` +
+    `${fmt(median(coll.ts) / median(scan.c), 3)} of the C full scan per entry).`);
 }
 
 // 4. Per-CPU aggregation, no syscalls.
@@ -137,7 +146,6 @@ const gcScan = gcsDuring("scan", quick ? 10_000 : 1_000_000);
 notes.unshift(`GCs during ${fmt(gcLookup.report.runs)} per-CPU lookups: **${gcLookup.gcs}**; during ` +
   `${fmt(gcScan.report.runs)} full scans (forEach, 20 entries): **${gcScan.gcs}** (target 0).`);
 if (gcLookup.gcs + gcScan.gcs !== 0) log("allocation target missed: GCs in the hot path");
-notes.push("Known-key poll with 2 Workers: not measured yet (it needs the collector, issue 5).");
 
 // Report.
 const verdict = (row: Row) => {

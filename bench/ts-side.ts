@@ -5,9 +5,10 @@
  *   hot_lookup <pin> <cgroup id> <attach type> <iterations> <percpu|shared|locked>
  *   full_scan <pin> <iterations>      known_poll <pin> <iterations>
  *   aggregate <cpus> <value size> <iterations>
+ *   collector_poll <pin> <iterations> <workers>   (Collector.poll over every key; wall time)
  */
 import {
-  CgroupStorageMap, PerCpuCgroupStorageMap, openMap, type AnyStorageMap,
+  CgroupStorageMap, Collector, PerCpuCgroupStorageMap, openMap, type AnyStorageMap,
 } from "../src/index.ts";
 import { tsAggregate, tsHotPerCpu, tsHotShared, tsKnownPoll, tsScan } from "./workloads.ts";
 
@@ -41,6 +42,18 @@ switch (workload) {
   case "aggregate": {
     const r = tsAggregate(num(0), num(1), num(2));
     out = { ns_per_op: r.nsPerOp, check: r.check };
+    break;
+  }
+  case "collector_poll": {
+    const m = perCpu(openMap(args[0]!));
+    const c = await Collector.create(m, { workers: num(2), capacity: 8192 });
+    const keys = c.refresh().added;
+    const end = Bun.nanoseconds() + 250e6; // warm-up, as for every TS workload
+    do await c.poll(); while (Bun.nanoseconds() < end);
+    const t0 = Bun.nanoseconds();
+    for (let i = 0; i < num(1); i++) await c.poll();
+    out = { ns_per_entry: (Bun.nanoseconds() - t0) / (num(1) * keys), entries: keys };
+    await c.close();
     break;
   }
   default:
