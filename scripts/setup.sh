@@ -16,6 +16,8 @@ command -v clang >/dev/null || need+=(clang llvm)
 command -v make >/dev/null || need+=(make)
 # bpftool: tests compare cgstore's decoding with bpftool's dump of the same maps.
 command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
+# promtool (Debian's prometheus package): tests check /metrics with Prometheus's own linter.
+command -v promtool >/dev/null || need+=(prometheus)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 [ -f /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 if [ ${#need[@]} -gt 0 ]; then

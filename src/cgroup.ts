@@ -1,6 +1,6 @@
 /** cgroup v2: where it is mounted, cgroup ids, and a small create/join/remove helper. */
 import {
-  existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync, writeFileSync,
+  existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync, writeFileSync,
 } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 
@@ -60,23 +60,41 @@ export function cgroupId(path: string): number {
   return Number(st.ino);
 }
 
-const pathById = new Map<number, string>();
+/** A cgroup found by the walk: its path as bytes (for the filesystem) and as display text. */
+interface Found {
+  bytes: Buffer;
+  display: string;
+}
+const pathById = new Map<number, Found>();
 let lastWalk = 0;
 /** Re-walking the tree for every unknown id would make a scan of removed cgroups quadratic. */
 const MIN_WALK_INTERVAL_MS = 1000;
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-function walk(dir: string): void {
-  pathById.set(Number(statSync(dir, { bigint: true }).ino), dir);
-  let names: string[];
+/**
+ * Directory names may hold any byte but "/" and NUL. Valid UTF-8 is shown as it is; otherwise
+ * every byte ≥ 0x80 is written as `\xNN`, so no two names look alike and nothing is lost.
+ */
+export function displayName(name: Uint8Array): string {
   try {
-    names = readdirSync(dir);
+    return strictUtf8.decode(name);
+  } catch {
+    return Array.from(name, (b) => (b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`)).join("");
+  }
+}
+
+function walk(dir: Found): void {
+  pathById.set(Number(statSync(dir.bytes, { bigint: true }).ino), dir);
+  let names: Buffer[];
+  try {
+    names = readdirSync(dir.bytes, { encoding: "buffer" });
   } catch {
     return; // removed while we walked
   }
   for (const name of names) {
-    const child = join(dir, name);
+    const bytes = Buffer.concat([dir.bytes, Buffer.from("/"), name]);
     try {
-      if (statSync(child).isDirectory()) walk(child);
+      if (statSync(bytes).isDirectory()) walk({ bytes, display: `${dir.display}/${displayName(name)}` });
     } catch {
       // removed while we walked
     }
@@ -86,14 +104,15 @@ function walk(dir: string): void {
 /**
  * The path of the cgroup with this id, or null if no such cgroup exists (it was removed).
  * Walks the cgroup tree once and caches; an unknown id re-walks at most once a second unless
- * `fresh` is set.
+ * `fresh` is set. Names that are not valid UTF-8 come back with `\xNN` escapes (see
+ * `displayName`), so such a path is for showing, not for opening.
  */
 export function resolveCgroupPath(id: number | bigint, options: { fresh?: boolean } = {}): string | null {
   const key = Number(id);
   const cached = pathById.get(key);
   if (cached !== undefined) {
     try {
-      if (Number(statSync(cached, { bigint: true }).ino) === key) return cached;
+      if (Number(statSync(cached.bytes, { bigint: true }).ino) === key) return cached.display;
     } catch {
       // gone
     }
@@ -103,8 +122,9 @@ export function resolveCgroupPath(id: number | bigint, options: { fresh?: boolea
   if (!options.fresh && now - lastWalk < MIN_WALK_INTERVAL_MS) return null;
   lastWalk = now;
   pathById.clear();
-  walk(cgroupRoot());
-  return pathById.get(key) ?? null;
+  const root = cgroupRoot();
+  walk({ bytes: Buffer.from(root), display: root });
+  return pathById.get(key)?.display ?? null;
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -173,22 +193,31 @@ export class Cgroup implements Disposable {
 }
 
 /** rmdir -r for cgroups (plain rm -r fails: the interface files cannot be unlinked). */
-export function removeCgroupTree(path: string): void {
-  if (!existsSync(path)) return;
-  for (const d of readdirSync(path, { withFileTypes: true })) {
-    if (d.isDirectory()) removeCgroupTree(join(path, d.name));
+export function removeCgroupTree(path: string | Buffer): void {
+  // Bytes all the way down: a child's name need not be UTF-8.
+  const dir = typeof path === "string" ? Buffer.from(path) : path;
+  if (!existsSync(dir)) return;
+  // (Bun returns Buffers, not Dirents, for withFileTypes with buffer names: stat instead.)
+  for (const name of readdirSync(dir, { encoding: "buffer" })) {
+    const child = Buffer.concat([dir, Buffer.from("/"), name]);
+    try {
+      if (lstatSync(child).isDirectory()) removeCgroupTree(child);
+    } catch {
+      // removed meanwhile
+    }
   }
-  const parentProcs = join(path, "..", "cgroup.procs");
+  const parentProcs = Buffer.concat([dir, Buffer.from("/../cgroup.procs")]);
+  const procs = Buffer.concat([dir, Buffer.from("/cgroup.procs")]);
   for (let attempt = 0; ; attempt++) {
     try {
-      rmdirSync(path);
+      rmdirSync(dir);
       return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return;
       if (code !== "EBUSY" || attempt >= 50) throw e;
       // Processes still inside (or exiting): move the live ones out, give the rest a moment.
-      for (const pid of readFileSync(join(path, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
+      for (const pid of readFileSync(procs, "utf8").split("\n").filter(Boolean)) {
         try {
           writeFileSync(parentProcs, `${pid}\n`);
         } catch {

@@ -8,6 +8,7 @@ const HELP = `cgstore: read BPF cgroup local storage maps (cgroup_storage, percp
 Usage:
   cgstore dump <pinned map path> [--per-cpu] [--json] [--watch <seconds>]
   cgstore dump --id <map id> ...
+  cgstore serve --cgroup <dir> | --map <pinned map path> [--port 9464] [--host 127.0.0.1]
   cgstore demo
   cgstore <command> --help
 
@@ -26,14 +27,16 @@ async function main(argv: string[]): Promise<number> {
     console.log(DEMO_HELP);
     return Exit.OK;
   }
-  if (command !== "dump" && command !== "demo") throw new UsageError(`unknown command "${command}"`, HELP);
-  let lib: typeof import("./dump.ts") | typeof import("./demo.ts");
+  if (command !== "dump" && command !== "demo" && command !== "serve") throw new UsageError(`unknown command "${command}"`, HELP);
   try {
-    lib = command === "dump" ? await import("./dump.ts") : await import("./demo.ts");
+    if (command === "dump") return (await import("./dump.ts")).dump(rest);
+    if (command === "serve") return (await import("./serve.ts")).serve(rest);
+    return (await import("./demo.ts")).demo(rest);
   } catch (e) {
-    throw new EnvironmentError((e as Error).message.replace(/^cgstore: /, ""));
+    // A module that cannot load (libbpf missing) is an environment problem.
+    if ((e as Error).message?.includes("cannot load")) throw new EnvironmentError((e as Error).message.replace(/^cgstore: /, ""));
+    throw e;
   }
-  return "dump" in lib ? lib.dump(rest) : lib.demo(rest);
 }
 
 try {

@@ -50,6 +50,11 @@ export class Collector implements AsyncDisposable {
   private readonly slotByKey = new Map<string, number>();
   private readonly retiredAt = new Map<number, number>();
   private readonly poller: SlotPoller;
+  /** Per slot: the previous poll's values and time, and the rates between the last two. */
+  private readonly prevValues: Float64Array;
+  private readonly prevTime: Float64Array;
+  private readonly rateValues: Float64Array;
+  private readonly scratch: Float64Array;
   private readonly workers: Worker[] = [];
   private polls = 0;
   private closed = false;
@@ -58,6 +63,10 @@ export class Collector implements AsyncDisposable {
     this.fields = fields;
     this.table = new ResultsTable({ capacity, fields: fields.length });
     this.poller = new SlotPoller(map, this.table, offsets, locked);
+    this.prevValues = new Float64Array(capacity * fields.length);
+    this.prevTime = new Float64Array(capacity).fill(NaN);
+    this.rateValues = new Float64Array(capacity * fields.length).fill(NaN);
+    this.scratch = new Float64Array(fields.length);
   }
 
   /** A collector over `map` (kept open by the caller). Starts its Workers, if any. */
@@ -137,6 +146,8 @@ export class Collector implements AsyncDisposable {
     }
     if (slot < 0) throw new RangeError(`the collector's ${this.table.capacity} slots are all in use; create it with a larger capacity`);
     this.table.assign(slot, cgroupId, attachType);
+    this.prevTime[slot] = NaN; // a new key: no rate until it has been polled twice
+    this.rateValues.fill(NaN, slot * this.fields.length, (slot + 1) * this.fields.length);
     this.slotByKey.set(key, slot);
     return slot;
   }
@@ -188,6 +199,7 @@ export class Collector implements AsyncDisposable {
     else {
       counts = (await Promise.all(this.workers.map((w) => this.request(w, { poll })))) as unknown as PollCounts[];
     }
+    this.updateRates(performance.now());
     let looked = 0, retired = 0;
     for (const c of counts) {
       looked += c.looked;
@@ -199,6 +211,38 @@ export class Collector implements AsyncDisposable {
       }
     }
     return { poll, looked, retired, ms: performance.now() - t0 };
+  }
+
+  /**
+   * Per-second rates of every field between the last two polls of each live slot. A value that
+   * went down is a counter reset (the value was overwritten, e.g. by update()): the rate counts
+   * from zero then. A new key gets rates from its second poll.
+   */
+  private updateRates(now: number): void {
+    const n = this.fields.length, cur = this.scratch;
+    for (const slot of this.slotByKey.values()) {
+      this.table.read(slot, cur);
+      const o = slot * n, then = this.prevTime[slot]!;
+      const dt = (now - then) / 1000;
+      for (let i = 0; i < n; i++) {
+        const prev = this.prevValues[o + i]!;
+        this.rateValues[o + i] = Number.isNaN(then) || dt <= 0 ? NaN : (cur[i]! >= prev ? cur[i]! - prev : cur[i]!) / dt;
+        this.prevValues[o + i] = cur[i]!;
+      }
+      this.prevTime[slot] = now;
+    }
+  }
+
+  /** Per-second rates of the slot's fields into `out` (NaN until it has been polled twice). */
+  rates(slot: number, out: Float64Array): Float64Array {
+    const n = this.fields.length;
+    for (let i = 0; i < Math.min(n, out.length); i++) out[i] = this.rateValues[slot * n + i]!;
+    return out;
+  }
+
+  /** Polls done so far. */
+  get pollCount(): number {
+    return this.polls;
   }
 
   /** The slot of a tracked key. */

@@ -11,3 +11,9 @@ test("cgroup2 mount point comes from mountinfo, not an assumed path", () => {
   expect(cgroup2MountFrom("35 25 0:30 / /mnt/my\\040cg rw shared:1 - cgroup2 none rw")).toBe("/mnt/my cg");
   expect(cgroup2MountFrom(info.split("\n").slice(0, 2).join("\n"))).toBeNull();
 });
+
+test("cgroup names that are not UTF-8 are shown with \\xNN escapes, valid ones as they are", async () => {
+  const { displayName } = await import("../../src/cgroup.ts");
+  expect(displayName(new TextEncoder().encode('web "α" \\ x'))).toBe('web "α" \\ x');
+  expect(displayName(new Uint8Array([0x61, 0xff, 0x62, 0xc3]))).toBe("a\\xffb\\xc3");
+});

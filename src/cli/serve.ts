@@ -1,0 +1,162 @@
+/**
+ * `cgstore serve`: a Prometheus exporter. `--cgroup <dir>` loads the bundled counter and
+ * attaches it (ingress and egress, as bpf_links that die with the process) to every cgroup in
+ * the subtree, and to cgroups created there later (found on refresh); `--map <pin>` exports an
+ * existing map instead. Each scrape polls every key once.
+ */
+import { closeSync, constants, openSync, readdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  BpfObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
+} from "../index.ts";
+import {
+  formatMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type CollectorStats,
+} from "../collector/exposition.ts";
+import { UsageError } from "./errors.ts";
+
+export const SERVE_HELP = `Usage: cgstore serve --cgroup <dir> [options]
+       cgstore serve --map <pinned map path> [options]
+
+Serves /metrics in the Prometheus text format (OpenMetrics when the scraper asks for it with
+Accept: application/openmetrics-text): one counter per u64 field of the map's values, one
+series per cgroup (labels map, cgroup, cgroup_id, attach_type), plus the collector's own metrics.
+
+  --cgroup <dir>      attach the bundled packet/byte counter to every cgroup under <dir>
+                      (absolute, or relative to the cgroup2 mount); new cgroups are picked up
+                      on refresh. Attachments are bpf_links: they go when the process does.
+  --map <path>        export a pinned cgroup storage map of your own instead
+  --port <n>          default 9464
+  --host <addr>       default 127.0.0.1 (loopback only unless told otherwise)
+  --refresh <s>       rescan for new keys (and cgroups) every <s> seconds, default 10
+  --workers <n>       poll in <n> Workers, default 0 (the serving thread)
+  -h, --help          this text`;
+
+const NATIVE = resolve(import.meta.dir, "../../native/build");
+
+/** Every directory under `dir` (inclusive), as byte paths (names may be any bytes). */
+function cgroupDirs(dir: Buffer, out: Buffer[] = []): Buffer[] {
+  out.push(dir);
+  let names: Buffer[];
+  try {
+    names = readdirSync(dir, { encoding: "buffer" });
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const child = Buffer.concat([dir, Buffer.from("/"), name]);
+    try {
+      if (statSync(child).isDirectory()) cgroupDirs(child, out);
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return out;
+}
+
+/** Attaches the counter to every cgroup under `dir` not attached yet; returns how many. */
+function attachSubtree(obj: BpfObject, dir: string, attached: Map<number, CgroupAttachment[]>): number {
+  let added = 0;
+  for (const path of cgroupDirs(Buffer.from(dir))) {
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+    } catch {
+      continue; // removed meanwhile
+    }
+    try {
+      const id = Number(statSync(path, { bigint: true }).ino);
+      if (attached.has(id)) continue;
+      attached.set(id, [obj.program("count_egress").attachCgroup(fd), obj.program("count_ingress").attachCgroup(fd)]);
+      added++;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return added;
+}
+
+export async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      cgroup: { type: "string" },
+      map: { type: "string" },
+      port: { type: "string", default: "9464" },
+      host: { type: "string", default: "127.0.0.1" },
+      refresh: { type: "string", default: "10" },
+      workers: { type: "string", default: "0" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(SERVE_HELP);
+    return 0;
+  }
+  if ((values.cgroup === undefined) === (values.map === undefined)) {
+    throw new UsageError("serve needs exactly one of --cgroup <dir> or --map <pinned map path>", SERVE_HELP);
+  }
+  const port = Number(values.port), refreshEvery = Number(values.refresh) * 1000, workers = Number(values.workers);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${values.port}: not a port`, SERVE_HELP);
+  if (!(refreshEvery > 0)) throw new UsageError(`--refresh ${values.refresh}: give a positive number of seconds`, SERVE_HELP);
+  if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers ${values.workers}: a whole number ≥ 0`, SERVE_HELP);
+
+  const attached = new Map<number, CgroupAttachment[]>();
+  let obj: BpfObject | undefined;
+  let map: AnyStorageMap;
+  const dir = values.cgroup === undefined ? undefined : cgroupPath(values.cgroup);
+  if (dir !== undefined) {
+    obj = BpfObject.open(join(NATIVE, "counter.bpf.o")).load();
+    map = obj.map("pcpu_stats");
+    attachSubtree(obj, dir, attached);
+  } else {
+    map = openMap(values.map!);
+  }
+  const collector = await Collector.create(map, { workers, capacity: 65536 });
+  const stats: CollectorStats = { errors: 0 };
+  let lastRefresh = 0;
+  const refresh = () => {
+    if (obj && dir !== undefined) attachSubtree(obj, dir, attached);
+    collector.refresh();
+    lastRefresh = Date.now();
+  };
+  refresh();
+
+  let scraping = Promise.resolve();
+  const server = Bun.serve({
+    hostname: values.host,
+    port,
+    fetch: async (req) => {
+      if (new URL(req.url).pathname !== "/metrics") return new Response("see /metrics\n", { status: 404 });
+      const openMetrics = (req.headers.get("accept") ?? "").includes("application/openmetrics-text");
+      // One poll at a time; concurrent scrapes wait for it.
+      const done = scraping.then(async () => {
+        try {
+          if (Date.now() - lastRefresh >= refreshEvery) refresh();
+          stats.last = await collector.poll();
+        } catch (e) {
+          stats.errors++;
+          console.error(`cgstore serve: ${(e as Error).message}`);
+        }
+      });
+      scraping = done;
+      await done;
+      return new Response(formatMetrics(collector, stats, openMetrics), {
+        headers: { "content-type": openMetrics ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE },
+      });
+    },
+  });
+  console.log(`cgstore serve: http://${values.host}:${server.port}/metrics ` +
+    `(${collector.slots().length} keys${dir ? `, ${attached.size} cgroups under ${dir}` : ""}); Ctrl-C to stop`);
+
+  await new Promise<void>((stop) => {
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  server.stop(true);
+  await collector.close();
+  for (const list of attached.values()) for (const a of list) a.detach();
+  map.close();
+  obj?.close();
+  return 0;
+}
