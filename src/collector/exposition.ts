@@ -38,10 +38,16 @@ export function formatMetrics(c: Collector, stats: CollectorStats, openMetrics: 
   const root = cgroupRoot();
   const out = new Float64Array(c.fields.length);
   const slots = c.slots();
+  let walked = false;
   const series = slots.map((slot) => {
     c.read(slot, out);
     const id = c.table.cgroupId(slot), at = c.table.attachType(slot);
-    const path = resolveCgroupPath(id);
+    let path = resolveCgroupPath(id);
+    if (path === null && !walked) {
+      // A cgroup created since the last walk: allow one fresh walk per scrape.
+      walked = true;
+      path = resolveCgroupPath(id, { fresh: true });
+    }
     const labels = [
       `map="${escapeLabel(c.map.info.name)}"`,
       `cgroup="${escapeLabel(path === null ? "" : path === root ? "/" : path.slice(root.length))}"`,

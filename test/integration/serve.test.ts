@@ -1,0 +1,109 @@
+/** `cgstore serve`: /metrics checked by Prometheus's own promtool, hostile names, SIGKILL. */
+import { afterEach, describe, expect, test } from "bun:test";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { cgroupRoot } from "../../src/index.ts";
+import { escapeLabel } from "../../src/collector/exposition.ts";
+import { bpf, native } from "../helpers/env.ts";
+import { cleanup, testCgroup, UDP_IPV4_OVERHEAD } from "../helpers/fixture.ts";
+
+const MAIN = resolve(import.meta.dir, "../../src/cli/main.ts");
+const PROMTOOL = ["promtool", "/usr/bin/promtool"].find((p) => spawnSync(p, ["--version"]).status === 0);
+const BPFTOOL = ["bpftool", "/usr/sbin/bpftool"].find((b) => spawnSync(b, ["version"]).status === 0);
+if (bpf.ok && process.env.CI === "true" && (!PROMTOOL || !BPFTOOL)) {
+  throw new Error("promtool and bpftool are needed under CI=true: scripts/setup.sh installs them");
+}
+
+test("label values escape backslash, double quote and line feed", () => {
+  expect(escapeLabel('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
+});
+
+/** Starts `cgstore serve` on a free port; resolves with the process and its base URL. */
+async function startServe(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, [MAIN, "serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  proc.stderr!.on("data", (d: Buffer) => (err += d));
+  const url = await new Promise<string>((ok, fail) => {
+    proc.stdout!.on("data", (d: Buffer) => {
+      const m = /(http:\/\/\S+)\/metrics/.exec(d.toString());
+      if (m) ok(m[1]!);
+    });
+    proc.once("exit", (code) => fail(new Error(`serve exited ${code}: ${err}`)));
+  });
+  return { proc, url };
+}
+
+function udp(dir: Buffer | string, count: number, size: number) {
+  const r = spawnSync(native("udp_traffic"), [String(dir), String(count), String(size)]);
+  if (r.status !== 0) throw new Error(`udp_traffic: ${r.stderr}`);
+}
+
+describe.skipIf(!bpf.ok)("cgstore serve", () => {
+  const running: ChildProcess[] = [];
+  afterEach(() => {
+    for (const p of running.splice(0)) p.kill("SIGKILL");
+    cleanup();
+  });
+
+  test("--cgroup: every cgroup in the subtree, hostile names escaped, promtool-clean, exact values", async () => {
+    const top = testCgroup("serve");
+    const names = ["plain", 'we"ird\\name', "sp ace", "ünï"];
+    for (const n of names) mkdirSync(`${top.path}/${n}`);
+    const bad = Buffer.concat([Buffer.from(`${top.path}/bad`), Buffer.from([0xff]), Buffer.from("byte")]);
+    mkdirSync(bad);
+    const { proc, url } = await startServe(["--cgroup", top.path, "--refresh", "0.2"]);
+    running.push(proc);
+    names.forEach((n, i) => udp(`${top.path}/${n}`, 3 + i, 50));
+
+    const res = await fetch(`${url}/metrics`);
+    expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+    const body = await res.text();
+    if (PROMTOOL) {
+      const check = spawnSync(PROMTOOL, ["check", "metrics"], { input: body, encoding: "utf8" });
+      expect(check.stdout + check.stderr).toBe("");
+      expect(check.status).toBe(0);
+    }
+    const rel = top.path.slice(cgroupRoot().length);
+    names.forEach((n, i) => {
+      for (const at of ["CGROUP_INET_EGRESS", "CGROUP_INET_INGRESS"]) {
+        const line = body.split("\n").find((l) => l.startsWith("cgstore_packets_total{") &&
+          l.includes(`cgroup="${escapeLabel(`${rel}/${n}`)}"`) && l.includes(`attach_type="${at}"`));
+        expect(line).toBeDefined();
+        expect(line!.split(" ").at(-1)).toBe(String(3 + i));
+        const bytes = body.split("\n").find((l) => l.startsWith("cgstore_bytes_total{") && l.includes(`cgroup="${escapeLabel(`${rel}/${n}`)}"`) && l.includes(at));
+        expect(bytes!.split(" ").at(-1)).toBe(String((3 + i) * (50 + UDP_IPV4_OVERHEAD)));
+      }
+    });
+    expect(body).toContain(`cgroup="${rel}/bad\\\\xffbyte"`);
+    expect(body).toMatch(/^cgstore_collector_keys 12$/m); // 6 cgroups × 2 hooks
+
+    const om = await (await fetch(`${url}/metrics`, { headers: { accept: "application/openmetrics-text; version=1.0.0" } })).text();
+    expect(om.endsWith("# EOF\n")).toBe(true);
+    expect(om).toContain("# TYPE cgstore_packets counter");
+    expect(om).toMatch(/^cgstore_packets_total\{/m);
+
+    // A cgroup created later is attached and exported after a refresh.
+    mkdirSync(`${top.path}/late`);
+    await Bun.sleep(300);
+    await fetch(`${url}/metrics`); // this scrape refreshes (attaches), the traffic comes after
+    udp(`${top.path}/late`, 2, 10);
+    const later = await (await fetch(`${url}/metrics`)).text();
+    expect(later).toMatch(new RegExp(`cgstore_packets_total\\{[^}]*cgroup="${rel}/late"[^}]*EGRESS"\\} 2`));
+  }, 20_000);
+
+  test.skipIf(!BPFTOOL)("SIGKILL leaves no program attached (links die with the process)", async () => {
+    const top = testCgroup("serve-kill");
+    mkdirSync(`${top.path}/child`);
+    const attachedCount = (dir: string) =>
+      (JSON.parse(spawnSync(BPFTOOL!, ["-j", "cgroup", "show", dir], { encoding: "utf8" }).stdout.trim() || "[]") as unknown[]).length;
+    const { proc } = await startServe(["--cgroup", top.path]);
+    expect(attachedCount(top.path)).toBe(2);
+    expect(attachedCount(`${top.path}/child`)).toBe(2);
+    proc.kill("SIGKILL");
+    await new Promise((ok) => proc.once("exit", ok));
+    await Bun.sleep(100);
+    expect(attachedCount(top.path)).toBe(0);
+    expect(attachedCount(`${top.path}/child`)).toBe(0);
+  }, 20_000);
+});
