@@ -9,6 +9,7 @@ Usage:
   cgstore dump <pinned map path> [--per-cpu] [--json] [--watch <seconds>]
   cgstore dump --id <map id> ...
   cgstore serve --cgroup <dir> | --map <pinned map path> [--port 9464] [--host 127.0.0.1]
+  cgstore top --cgroup <dir> | --map <pinned map path> [--sort bytes] [-n 20] [--interval 1]
   cgstore demo
   cgstore <command> --help
 
@@ -27,10 +28,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(DEMO_HELP);
     return Exit.OK;
   }
-  if (command !== "dump" && command !== "demo" && command !== "serve") throw new UsageError(`unknown command "${command}"`, HELP);
+  if (!["dump", "demo", "serve", "top"].includes(command)) throw new UsageError(`unknown command "${command}"`, HELP);
   try {
     if (command === "dump") return (await import("./dump.ts")).dump(rest);
     if (command === "serve") return (await import("./serve.ts")).serve(rest);
+    if (command === "top") return (await import("./top.ts")).top(rest);
     return (await import("./demo.ts")).demo(rest);
   } catch (e) {
     // A module that cannot load (libbpf missing) is an environment problem.

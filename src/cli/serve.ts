@@ -4,12 +4,8 @@
  * the subtree, and to cgroups created there later (found on refresh); `--map <pin>` exports an
  * existing map instead. Each scrape polls every key once.
  */
-import { closeSync, constants, openSync, readdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  BpfObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
-} from "../index.ts";
+import { Source } from "./source.ts";
 import {
   formatMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type CollectorStats,
 } from "../collector/exposition.ts";
@@ -31,50 +27,6 @@ series per cgroup (labels map, cgroup, cgroup_id, attach_type), plus the collect
   --refresh <s>       rescan for new keys (and cgroups) every <s> seconds, default 10
   --workers <n>       poll in <n> Workers, default 0 (the serving thread)
   -h, --help          this text`;
-
-const NATIVE = resolve(import.meta.dir, "../../native/build");
-
-/** Every directory under `dir` (inclusive), as byte paths (names may be any bytes). */
-function cgroupDirs(dir: Buffer, out: Buffer[] = []): Buffer[] {
-  out.push(dir);
-  let names: Buffer[];
-  try {
-    names = readdirSync(dir, { encoding: "buffer" });
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    const child = Buffer.concat([dir, Buffer.from("/"), name]);
-    try {
-      if (statSync(child).isDirectory()) cgroupDirs(child, out);
-    } catch {
-      // removed meanwhile
-    }
-  }
-  return out;
-}
-
-/** Attaches the counter to every cgroup under `dir` not attached yet; returns how many. */
-function attachSubtree(obj: BpfObject, dir: string, attached: Map<number, CgroupAttachment[]>): number {
-  let added = 0;
-  for (const path of cgroupDirs(Buffer.from(dir))) {
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
-    } catch {
-      continue; // removed meanwhile
-    }
-    try {
-      const id = Number(statSync(path, { bigint: true }).ino);
-      if (attached.has(id)) continue;
-      attached.set(id, [obj.program("count_egress").attachCgroup(fd), obj.program("count_ingress").attachCgroup(fd)]);
-      added++;
-    } finally {
-      closeSync(fd);
-    }
-  }
-  return added;
-}
 
 export async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -101,26 +53,14 @@ export async function serve(argv: string[]): Promise<number> {
   if (!(refreshEvery > 0)) throw new UsageError(`--refresh ${values.refresh}: give a positive number of seconds`, SERVE_HELP);
   if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers ${values.workers}: a whole number ≥ 0`, SERVE_HELP);
 
-  const attached = new Map<number, CgroupAttachment[]>();
-  let obj: BpfObject | undefined;
-  let map: AnyStorageMap;
-  const dir = values.cgroup === undefined ? undefined : cgroupPath(values.cgroup);
-  if (dir !== undefined) {
-    obj = BpfObject.open(join(NATIVE, "counter.bpf.o")).load();
-    map = obj.map("pcpu_stats");
-    attachSubtree(obj, dir, attached);
-  } else {
-    map = openMap(values.map!);
-  }
-  const collector = await Collector.create(map, { workers, capacity: 65536 });
+  const source = await Source.open({ cgroup: values.cgroup, map: values.map, workers });
+  const collector = source.collector;
   const stats: CollectorStats = { errors: 0 };
-  let lastRefresh = 0;
+  let lastRefresh = Date.now();
   const refresh = () => {
-    if (obj && dir !== undefined) attachSubtree(obj, dir, attached);
-    collector.refresh();
+    source.refresh();
     lastRefresh = Date.now();
   };
-  refresh();
 
   let scraping = Promise.resolve();
   const server = Bun.serve({
@@ -147,16 +87,13 @@ export async function serve(argv: string[]): Promise<number> {
     },
   });
   console.log(`cgstore serve: http://${values.host}:${server.port}/metrics ` +
-    `(${collector.slots().length} keys${dir ? `, ${attached.size} cgroups under ${dir}` : ""}); Ctrl-C to stop`);
+    `(${collector.slots().length} keys${source.dir ? `, ${source.cgroups} cgroups under ${source.dir}` : ""}); Ctrl-C to stop`);
 
   await new Promise<void>((stop) => {
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
   server.stop(true);
-  await collector.close();
-  for (const list of attached.values()) for (const a of list) a.detach();
-  map.close();
-  obj?.close();
+  await source.close();
   return 0;
 }

@@ -27,6 +27,11 @@ export interface CollectorOptions {
   workers?: number;
   /** Shared maps: read under the value's spin lock. Default: when the value has one. */
   locked?: boolean;
+  /**
+   * Per-CPU maps: also keep every CPU's values. A row then holds the per-field totals first,
+   * then CPU 0's fields, CPU 1's, … (`fields.length × (1 + cpus)` values; see `rowValues`).
+   */
+  perCpu?: boolean;
 }
 
 export interface PollResult {
@@ -59,14 +64,18 @@ export class Collector implements AsyncDisposable {
   private polls = 0;
   private closed = false;
 
-  private constructor(readonly map: AnyStorageMap, fields: string[], offsets: number[], capacity: number, locked: boolean) {
+  /** Values per row: `fields.length`, or `fields.length × (1 + cpus)` with `perCpu`. */
+  readonly rowValues: number;
+
+  private constructor(readonly map: AnyStorageMap, fields: string[], offsets: number[], capacity: number, locked: boolean, cpus: number) {
     this.fields = fields;
-    this.table = new ResultsTable({ capacity, fields: fields.length });
-    this.poller = new SlotPoller(map, this.table, offsets, locked);
+    this.rowValues = fields.length * (1 + cpus);
+    this.table = new ResultsTable({ capacity, fields: this.rowValues });
+    this.poller = new SlotPoller(map, this.table, offsets, locked, cpus);
     this.prevValues = new Float64Array(capacity * fields.length);
     this.prevTime = new Float64Array(capacity).fill(NaN);
     this.rateValues = new Float64Array(capacity * fields.length).fill(NaN);
-    this.scratch = new Float64Array(fields.length);
+    this.scratch = new Float64Array(this.rowValues);
   }
 
   /** A collector over `map` (kept open by the caller). Starts its Workers, if any. */
@@ -85,11 +94,15 @@ export class Collector implements AsyncDisposable {
       return ref.offset;
     });
     const locked = options.locked ?? (!(map instanceof PerCpuCgroupStorageMap) && layout.hasSpinLock);
-    const c = new Collector(map, fields, offsets, options.capacity ?? 4096, locked);
+    if (options.perCpu && !(map instanceof PerCpuCgroupStorageMap)) {
+      throw new BpfRuleError("info", `perCpu: map "${map.info.name}" is a shared map; it has one value per key`);
+    }
+    const cpus = options.perCpu ? (map as PerCpuCgroupStorageMap).cpus : 0;
+    const c = new Collector(map, fields, offsets, options.capacity ?? 4096, locked, cpus);
     const n = options.workers ?? 0;
     try {
       await Promise.all(Array.from({ length: n }, (_, index) => c.startWorker({
-        table: c.table.init, mapFd: map.fd, offsets, locked, index, count: n,
+        table: c.table.init, mapFd: map.fd, offsets, locked, cpus, index, count: n,
       })));
     } catch (e) {
       await c.close();

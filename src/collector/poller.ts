@@ -24,8 +24,10 @@ export class SlotPoller {
     private readonly offsets: number[],
     /** Shared maps: read under the value's spin lock. */
     private readonly locked: boolean,
+    /** Per-CPU maps: also store each of this many CPUs' values after the totals. */
+    private readonly cpus = 0,
   ) {
-    this.values = new Float64Array(offsets.length);
+    this.values = new Float64Array(offsets.length * (1 + cpus));
   }
 
   /** Polls live slots `first`, `first + step`, … below the table's capacity. */
@@ -42,7 +44,11 @@ export class SlotPoller {
           counts.missing.push(slot);
           continue;
         }
-        for (let i = 0; i < offsets.length; i++) values[i] = v.sum(offsets[i]!);
+        const n = offsets.length;
+        for (let i = 0; i < n; i++) values[i] = v.sum(offsets[i]!);
+        for (let cpu = 0; cpu < this.cpus; cpu++) {
+          for (let i = 0; i < n; i++) values[n + cpu * n + i] = v.u64(cpu, offsets[i]!);
+        }
       } else {
         const v = this.locked ? (map as CgroupStorageMap).lookupLocked(id, at) : map.lookup(id, at);
         if (v === null) {

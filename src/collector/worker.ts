@@ -14,6 +14,8 @@ export interface WorkerInit {
   mapFd: number;
   offsets: number[];
   locked: boolean;
+  /** CPUs whose values each row also keeps (0: totals only). */
+  cpus: number;
   index: number;
   count: number;
 }
@@ -31,7 +33,7 @@ self.onmessage = (event: MessageEvent) => {
       init = msg.init;
       const map = openMap({ fd: init.mapFd });
       close = () => map.close();
-      poller = new SlotPoller(map, new ResultsTable(init.table), init.offsets, init.locked);
+      poller = new SlotPoller(map, new ResultsTable(init.table), init.offsets, init.locked, init.cpus);
       self.postMessage({ ready: true });
     } else if (msg.poll !== undefined) {
       const counts = poller!.poll(msg.poll, init!.index, init!.count);

@@ -166,6 +166,30 @@ describe.skipIf(!bpf.ok)("cgstore dump", () => {
   });
 });
 
+describe.skipIf(!bpf.ok)("cgstore top", () => {
+  afterEach(cleanup);
+
+  test("ranks cgroups by rate, busiest first, and stops after --iterations", async () => {
+    const top = testCgroup("top");
+    for (const n of ["idle", "busy"]) spawnSync("mkdir", [`${top.path}/${n}`]);
+    const child = spawn(process.execPath, [MAIN, "top", "--cgroup", top.path, "--interval", "0.25", "--iterations", "4", "-n", "3", "--sort", "packets"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d));
+    const exited = new Promise<number | null>((ok) => child.once("exit", ok));
+    for (let i = 0; i < 6; i++) {
+      await Bun.sleep(150);
+      spawnSync(native("udp_traffic"), [`${top.path}/busy`, "50", "10"]);
+    }
+    expect(await exited).toBe(0);
+    const blocks = out.split(/^pcpu_stats: top /m).filter((b) => b.trim() !== "");
+    expect(blocks.length).toBe(4);
+    const rel = top.path.slice(cgroupRoot().length);
+    const ranked = blocks.map((b) => b.split("\n")[3]!); // first data row of each block
+    expect(ranked.some((row) => row.startsWith(`${rel}/busy`) && /INET_\w+\s+[1-9]/.test(row))).toBe(true);
+    expect(out).not.toContain(`${rel}/idle  INET_EGRESS  1`);
+  }, 20_000);
+});
+
 describe.skipIf(!bpf.ok)("cgstore demo", () => {
   test("prints agreeing counts for three cgroups and leaves nothing behind", () => {
     const before = demoDirs();

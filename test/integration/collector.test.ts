@@ -93,6 +93,40 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     expect(polls).toBeGreaterThan(0);
   }, 30_000);
 
+  test("per-second rates between polls (counter resets count from zero), raw per-CPU values", async () => {
+    const { pcpu, cgs } = setup(1);
+    await using c = await Collector.create(pcpu, { perCpu: true });
+    expect(c.rowValues).toBe(2 * (1 + pcpu.cpus));
+    c.refresh();
+    const slot = c.slotOf(cgs[0]!.id, EGRESS)!;
+    const rates = new Float64Array(2);
+    await c.poll();
+    expect(Number.isNaN(c.rates(slot, rates)[0])).toBe(true); // one poll: no rate yet
+    await sendUdpAsync(cgs[0]!, 100, 10);
+    const t0 = performance.now();
+    await Bun.sleep(100);
+    await c.poll();
+    const dt = (performance.now() - t0) / 1000;
+    c.rates(slot, rates);
+    expect(rates[0]).toBeGreaterThan(100 / (dt + 1)); // 100 packets over (at most) the poll gap
+    expect(rates[1]! / rates[0]!).toBeCloseTo(10 + UDP_IPV4_OVERHEAD, 6);
+    await c.poll();
+    expect([...c.rates(slot, rates)]).toEqual([0, 0]); // no traffic since
+    pcpu.updateAll({ cgroupId: cgs[0]!.id, attachType: EGRESS }, new Uint8Array(16)); // reset to 0
+    await c.poll();
+    expect([...c.rates(slot, rates)]).toEqual([0, 0]); // a drop is a reset, never a negative rate
+
+    await sendUdpAsync(cgs[0]!, 7, 1);
+    await c.poll();
+    const row = new Float64Array(c.rowValues);
+    c.read(slot, row);
+    const v = pcpu.lookup(cgs[0]!.id, EGRESS)!;
+    expect([row[0], row[1]]).toEqual([7, 7 * 29]);
+    for (let cpu = 0; cpu < pcpu.cpus; cpu++) {
+      expect([row[2 + 2 * cpu], row[3 + 2 * cpu]]).toEqual([v.u64(cpu, 0), v.u64(cpu, 8)]);
+    }
+  });
+
   test("shared map with a spin lock: polled under the lock, inline", async () => {
     const { shared, cgs } = setup(2);
     await using c = await Collector.create(shared);

@@ -1,0 +1,91 @@
+/**
+ * Where `serve` and `top` get their numbers: the bundled counter attached to every cgroup of a
+ * subtree (`--cgroup`, new cgroups picked up on refresh), or a pinned map of the user's (`--map`).
+ */
+import { closeSync, constants, openSync, readdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import {
+  BpfObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
+} from "../index.ts";
+
+const NATIVE = resolve(import.meta.dir, "../../native/build");
+
+/** Every directory under `dir` (inclusive), as byte paths (names may be any bytes). */
+function cgroupDirs(dir: Buffer, out: Buffer[] = []): Buffer[] {
+  out.push(dir);
+  let names: Buffer[];
+  try {
+    names = readdirSync(dir, { encoding: "buffer" });
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const child = Buffer.concat([dir, Buffer.from("/"), name]);
+    try {
+      if (statSync(child).isDirectory()) cgroupDirs(child, out);
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return out;
+}
+
+export class Source {
+  private readonly attached = new Map<number, CgroupAttachment[]>();
+
+  private constructor(
+    readonly map: AnyStorageMap,
+    readonly collector: Collector,
+    private readonly obj: BpfObject | undefined,
+    /** The subtree, for --cgroup. */
+    readonly dir: string | undefined,
+  ) {}
+
+  static async open(opts: { cgroup?: string; map?: string; workers?: number }): Promise<Source> {
+    const dir = opts.cgroup === undefined ? undefined : cgroupPath(opts.cgroup);
+    const obj = dir === undefined ? undefined : BpfObject.open(join(NATIVE, "counter.bpf.o")).load();
+    const map = obj ? obj.map("pcpu_stats") : openMap(opts.map!);
+    const collector = await Collector.create(map, { workers: opts.workers ?? 0, capacity: 65536 });
+    const s = new Source(map, collector, obj, dir);
+    s.refresh();
+    return s;
+  }
+
+  /** Cgroups the counter is attached to (--cgroup). */
+  get cgroups(): number {
+    return this.attached.size;
+  }
+
+  /** Attaches to new cgroups of the subtree (--cgroup), then rediscovers keys. */
+  refresh(): void {
+    if (this.obj && this.dir !== undefined) {
+      for (const path of cgroupDirs(Buffer.from(this.dir))) {
+        let fd: number;
+        try {
+          fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+        } catch {
+          continue; // removed meanwhile
+        }
+        try {
+          const id = Number(statSync(path, { bigint: true }).ino);
+          if (this.attached.has(id)) continue;
+          this.attached.set(id, [
+            this.obj.program("count_egress").attachCgroup(fd),
+            this.obj.program("count_ingress").attachCgroup(fd),
+          ]);
+        } finally {
+          closeSync(fd);
+        }
+      }
+    }
+    this.collector.refresh();
+  }
+
+  /** Stops the collector, detaches what it attached, closes the map. */
+  async close(): Promise<void> {
+    await this.collector.close();
+    for (const list of this.attached.values()) for (const a of list) a.detach();
+    this.map.close();
+    this.obj?.close();
+  }
+}

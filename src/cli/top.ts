@@ -1,0 +1,96 @@
+/** `cgstore top`: the busiest cgroups by per-second rate, redrawn in place. */
+import { parseArgs } from "node:util";
+import { attachTypeName, cgroupRoot, resolveCgroupPath } from "../index.ts";
+import { table } from "./format.ts";
+import { UsageError } from "./errors.ts";
+import { Source } from "./source.ts";
+
+export const TOP_HELP = `Usage: cgstore top --cgroup <dir> [options]
+       cgstore top --map <pinned map path> [options]
+
+Shows the busiest cgroups by per-second rate of a field, refreshed every interval (in place on
+a terminal; one block per refresh otherwise).
+
+  --cgroup <dir>      attach the bundled packet/byte counter to every cgroup under <dir>
+  --map <path>        read a pinned cgroup storage map of your own instead
+  --sort <field>      field to rank by (default: bytes if the value has it, else the first)
+  -n <rows>           rows to show, default 20
+  --interval <s>      seconds between refreshes, default 1
+  --iterations <k>    stop after <k> refreshes (default: until Ctrl-C)
+  -h, --help          this text`;
+
+const fmtRate = (r: number) => (Number.isNaN(r) ? "-" : r >= 100 ? String(Math.round(r)) : r.toFixed(1));
+
+export async function top(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      cgroup: { type: "string" },
+      map: { type: "string" },
+      sort: { type: "string" },
+      n: { type: "string", short: "n", default: "20" },
+      interval: { type: "string", default: "1" },
+      iterations: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(TOP_HELP);
+    return 0;
+  }
+  if ((values.cgroup === undefined) === (values.map === undefined)) {
+    throw new UsageError("top needs exactly one of --cgroup <dir> or --map <pinned map path>", TOP_HELP);
+  }
+  const interval = Number(values.interval) * 1000, rowsWanted = Number(values.n);
+  const iterations = values.iterations === undefined ? Infinity : Number(values.iterations);
+  if (!(interval > 0)) throw new UsageError(`--interval ${values.interval}: give a positive number of seconds`, TOP_HELP);
+  if (!(Number.isInteger(rowsWanted) && rowsWanted > 0)) throw new UsageError(`-n ${values.n}: a positive whole number`, TOP_HELP);
+  if (!(iterations > 0)) throw new UsageError(`--iterations ${values.iterations}: a positive whole number`, TOP_HELP);
+
+  const source = await Source.open({ cgroup: values.cgroup, map: values.map });
+  const c = source.collector;
+  const sortField = values.sort ?? (c.fields.includes("bytes") ? "bytes" : c.fields[0]!);
+  const sortIndex = c.fields.indexOf(sortField);
+  if (sortIndex < 0) {
+    await source.close();
+    throw new UsageError(`--sort ${sortField}: the map's fields are ${c.fields.join(", ")}`, TOP_HELP);
+  }
+  let stop = false;
+  const onSignal = () => (stop = true);
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const root = cgroupRoot(), tty = process.stdout.isTTY === true;
+  const values_ = new Float64Array(c.fields.length), rates = new Float64Array(c.fields.length);
+  try {
+    await c.poll();
+    for (let k = 0; k < iterations && !stop; k++) {
+      await Bun.sleep(interval);
+      source.refresh();
+      await c.poll();
+      const rows = c.slots().map((slot) => {
+        c.read(slot, values_);
+        c.rates(slot, rates);
+        const id = c.table.cgroupId(slot), at = c.table.attachType(slot);
+        const path = resolveCgroupPath(id) ?? resolveCgroupPath(id, { fresh: true });
+        return {
+          rank: Number.isNaN(rates[sortIndex]!) ? -1 : rates[sortIndex]!,
+          cells: [
+            path === null ? `(removed) id ${id}` : path === root ? "/" : path.slice(root.length),
+            at === undefined ? "-" : attachTypeName(at).replace(/^CGROUP_/, ""),
+            ...c.fields.flatMap((_, i) => [fmtRate(rates[i]!), String(values_[i]!)]),
+          ],
+        };
+      });
+      rows.sort((a, b) => b.rank - a.rank);
+      const header = ["CGROUP", "ATTACH", ...c.fields.flatMap((f) => [`${f.toUpperCase()}/S`, f.toUpperCase()])];
+      const text = `${c.map.info.name}: top ${Math.min(rowsWanted, rows.length)} of ${rows.length} by ${sortField}/s, every ${interval / 1000}s\n\n` +
+        table(header, rows.slice(0, rowsWanted).map((r) => r.cells));
+      process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
+    }
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await source.close();
+  }
+  return 0;
+}
