@@ -26,3 +26,6 @@ export type { MapInfo } from "./maps/info.ts";
 export { BpfObject, BpfProgram, CgroupAttachment, type AttachMethod, type AttachOptions } from "./object.ts";
 export { Collector, type CollectorOptions, type PollResult } from "./collector/collector.ts";
 export { ResultsTable, SlotState, NO_ATTACH_TYPE, type ResultsTableInit } from "./collector/results.ts";
+export {
+  escapeLabel, formatMetrics, metricName, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type CollectorStats,
+} from "./collector/exposition.ts";

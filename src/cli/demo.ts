@@ -5,28 +5,21 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import {
   AttachType, BpfObject, Cgroup, CgroupStorageMap, PerCpuCgroupStorageMap, cgroupRoot, removeCgroupTree,
   type CgroupAttachment,
 } from "../index.ts";
 import { table } from "./format.ts";
-import { EnvironmentError, Exit } from "./errors.ts";
+import { Exit } from "./errors.ts";
+import { nativeBuild } from "./native.ts";
 import { DEMO_HELP } from "./demo-help.ts";
 
-const NATIVE = resolve(import.meta.dir, "../../native");
 const PREFIX = "cgstore-demo-";
 /** name, datagrams, payload bytes: different per cgroup so the table is visibly right. */
 const WORKLOADS = [["web", 200, 64], ["db", 500, 256], ["batch", 1000, 1400]] as const;
 const IPV4_UDP_OVERHEAD = 28;
 
-function ensureBuilt(): void {
-  if (existsSync(join(NATIVE, "build/counter.bpf.o")) && existsSync(join(NATIVE, "build/udp_traffic"))) return;
-  const r = spawnSync("make", ["-s", "-C", NATIVE], { stdio: "inherit" });
-  if (r.status !== 0) {
-    throw new EnvironmentError(`cannot build ${NATIVE} (needs make, clang and libbpf-dev; npm run demo installs them)`);
-  }
-}
 
 /** Removes demo cgroups of earlier runs that were killed before they could clean up. */
 function sweepStale(root: string): void {
@@ -53,7 +46,7 @@ export async function demo(argv: string[]): Promise<number> {
     console.log(DEMO_HELP);
     return Exit.OK;
   }
-  ensureBuilt();
+  const counterObject = nativeBuild("counter.bpf.o"), trafficTool = nativeBuild("udp_traffic");
   const root = cgroupRoot();
   sweepStale(root);
   const started = performance.now();
@@ -79,7 +72,7 @@ export async function demo(argv: string[]): Promise<number> {
   process.once("SIGTERM", onSignal);
 
   try {
-    obj = BpfObject.open(join(NATIVE, "build/counter.bpf.o")).load();
+    obj = BpfObject.open(counterObject).load();
     using pcpu = obj.map("pcpu_stats") as PerCpuCgroupStorageMap;
     using shared = obj.map("shared_stats") as CgroupStorageMap;
     const packetsAt = pcpu.layout!.offset("packets"), bytesAt = pcpu.layout!.offset("bytes");
@@ -97,7 +90,7 @@ export async function demo(argv: string[]): Promise<number> {
       await Bun.sleep(pause);
     }
     for (const g of groups) {
-      const r = spawnSync(join(NATIVE, "build/udp_traffic"), [g.cg.path, String(g.count), String(g.size)], { encoding: "utf8" });
+      const r = spawnSync(trafficTool, [g.cg.path, String(g.count), String(g.size)], { encoding: "utf8" });
       if (r.status !== 0) throw new Error(`traffic generator failed in ${g.cg.path}: ${r.stderr}`);
     }
 

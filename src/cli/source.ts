@@ -3,12 +3,11 @@
  * subtree (`--cgroup`, new cgroups picked up on refresh), or a pinned map of the user's (`--map`).
  */
 import { closeSync, constants, openSync, readdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
 import {
   BpfObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
 } from "../index.ts";
+import { nativeBuild } from "./native.ts";
 
-const NATIVE = resolve(import.meta.dir, "../../native/build");
 
 /** Every directory under `dir` (inclusive), as byte paths (names may be any bytes). */
 function cgroupDirs(dir: Buffer, out: Buffer[] = []): Buffer[] {
@@ -43,7 +42,7 @@ export class Source {
 
   static async open(opts: { cgroup?: string; map?: string; workers?: number }): Promise<Source> {
     const dir = opts.cgroup === undefined ? undefined : cgroupPath(opts.cgroup);
-    const obj = dir === undefined ? undefined : BpfObject.open(join(NATIVE, "counter.bpf.o")).load();
+    const obj = dir === undefined ? undefined : BpfObject.open(nativeBuild("counter.bpf.o")).load();
     const map = obj ? obj.map("pcpu_stats") : openMap(opts.map!);
     const collector = await Collector.create(map, { workers: opts.workers ?? 0, capacity: 65536 });
     const s = new Source(map, collector, obj, dir);

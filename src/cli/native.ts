@@ -1,0 +1,18 @@
+/** The bundled BPF programs: built on first use if a package install shipped only sources. */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { EnvironmentError } from "./errors.ts";
+
+export const NATIVE = resolve(import.meta.dir, "../../native");
+
+/** Path of a file in native/build, running `make -C native` first if it is missing. */
+export function nativeBuild(file: string): string {
+  const path = join(NATIVE, "build", file);
+  if (existsSync(path)) return path;
+  const r = spawnSync("make", ["-s", "-C", NATIVE], { stdio: "inherit" });
+  if (r.status !== 0 || !existsSync(path)) {
+    throw new EnvironmentError(`cannot build ${NATIVE} (needs make, clang and libbpf-dev; npm run demo installs them)`);
+  }
+  return path;
+}
