@@ -28,7 +28,22 @@ if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Only promtool is wanted from Debian's prometheus package: keep its postinst from starting
+  # (and enabling) a Prometheus server on :9090. policy-rc.d exit 101 = "action forbidden",
+  # honoured by invoke-rc.d and deb-systemd-invoke.
+  blocker=""
+  if [[ " ${need[*]} " == *" prometheus "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    blocker=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$blocker"
+    chmod 755 "$blocker"
+    trap 'rm -f "$blocker"' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if [ -n "$blocker" ]; then
+    rm -f "$blocker"
+    trap - EXIT
+    if command -v systemctl >/dev/null; then systemctl disable --quiet prometheus.service 2>/dev/null || true; fi
+  fi
 fi
 
 # 2. npm dependencies (bun, typescript, @types/bun) when node_modules does not match the lock.
