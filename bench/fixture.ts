@@ -79,13 +79,15 @@ export class BenchFixture implements Disposable {
     if (this.disposed) return;
     this.disposed = true;
     live.delete(this);
+    // May run on a half-built fixture (the constructor threw): every field may be missing.
+    const self = this as Partial<BenchFixture>;
     for (const a of this.attachments) a.detach();
-    this.pcpu.close();
-    this.shared.close();
-    this.obj.close();
+    self.pcpu?.close();
+    self.shared?.close();
+    self.obj?.close();
     rmSync(this.pcpuPin, { force: true });
     rmSync(this.sharedPin, { force: true });
-    removeCgroupTree(this.parent.path);
+    if (self.parent) removeCgroupTree(self.parent.path);
   }
 
   [Symbol.dispose](): void {

@@ -100,7 +100,8 @@ export class BpfObject implements Disposable {
     if (!this.loaded) throw new BpfRuleError("load", `${what}: call load() on ${this.path} first`);
   }
 
-  private live(): NativeHandle {
+  /** The libbpf handle; throws once the object is closed (its programs are freed with it). @internal */
+  live(): NativeHandle {
     if (this.handle === null) throw new BpfRuleError("open", `${this.path} is closed`, 9);
     return this.handle;
   }
@@ -125,11 +126,13 @@ export class BpfProgram {
 
   /** The program's fd (after load). Owned by the object. */
   get fd(): number {
+    this.object.live(); // libbpf frees the program with its object
     return libbpf.programFd(this.handle);
   }
 
   /** The attach type its section name implies (`AttachType.CGROUP_INET_EGRESS` …). */
   get expectedAttachType(): number {
+    this.object.live();
     return libbpf.programExpectedAttachType(this.handle);
   }
 
@@ -158,8 +161,16 @@ export class BpfProgram {
       const rc = libbpf.progAttach(progFd, target, attachType, AttachFlags.ALLOW_MULTI);
       if (rc < 0) throw attachError(rc, where);
       // One fd per legacy attachment: a cgroup attached by path is reopened at detach time.
+      const progDup = libbpf.dupCloexec(progFd);
       const cgFd = path === undefined ? libbpf.dupCloexec(target) : -1;
-      return new CgroupAttachment("prog_attach", -1, libbpf.dupCloexec(progFd), cgFd, attachType, path);
+      if (progDup < 0 || (path === undefined && cgFd < 0)) {
+        // Without both we could never detach it: undo the attach rather than leave it behind.
+        libbpf.progDetach2(progFd, target, attachType);
+        if (progDup >= 0) libbpf.close(progDup);
+        if (cgFd >= 0) libbpf.close(cgFd);
+        throw bpfError("attach", progDup < 0 ? progDup : cgFd, `${where}: duplicating fds for a later detach`);
+      }
+      return new CgroupAttachment("prog_attach", -1, progDup, cgFd, attachType, path);
     } finally {
       if (path !== undefined) closeSync(target);
     }
@@ -206,7 +217,15 @@ export class CgroupAttachment implements Disposable {
       legacy.add(this);
       if (!exitHook) {
         exitHook = true;
-        process.on("exit", () => { for (const a of legacy) a.detach(); });
+        process.on("exit", () => {
+          for (const a of legacy) {
+            try {
+              a.detach();
+            } catch {
+              // keep detaching the others
+            }
+          }
+        });
       }
     }
   }
@@ -219,27 +238,33 @@ export class CgroupAttachment implements Disposable {
   /** Detaches the program. Idempotent. The cgroup's storage entries stay until it is removed. */
   detach(): void {
     if (!this.live) return;
-    this.live = false;
     if (this.method === "link") {
+      this.live = false;
       libbpf.close(this.linkFd);
       return;
     }
-    legacy.delete(this);
     let target = this.cgroupFd;
     if (target < 0) {
       try {
         target = openSync(this.cgroupPath!, constants.O_RDONLY | constants.O_DIRECTORY);
       } catch {
-        libbpf.close(this.progFd);
-        return; // the cgroup is gone, and removing it detached everything
+        this.forget(); // the cgroup is gone, and removing it detached everything
+        return;
       }
     }
     const rc = libbpf.progDetach2(this.progFd, target, this.attachType);
-    libbpf.close(this.progFd);
     if (this.cgroupFd < 0) closeSync(target);
-    else libbpf.close(this.cgroupFd);
     // ENOENT: already detached (e.g. the cgroup was removed and re-created meanwhile).
+    // Anything else leaves it attached and this handle live, so detach() can be retried.
     if (rc < 0 && rc !== -2) throw bpfError("detach", rc, `bpf_prog_detach2 at ${this.cgroupPath ?? "cgroup"}`);
+    this.forget();
+  }
+
+  private forget(): void {
+    this.live = false;
+    legacy.delete(this);
+    libbpf.close(this.progFd);
+    if (this.cgroupFd >= 0) libbpf.close(this.cgroupFd);
   }
 
   [Symbol.dispose](): void {

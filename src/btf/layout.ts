@@ -66,10 +66,14 @@ function fromBtfType(btf: Btf, id: number, depth: number): LayoutType {
       if (t.name === "bpf_spin_lock") return { kind: "spin_lock", name: t.name, size: t.sizeOrType };
       const fields = t.members!.map((m): LayoutField => {
         const type = fromBtfType(btf, m.type, depth + 1);
-        if (m.bitSize > 0 || (m.bitOffset % 8 !== 0)) {
+        // Old-style BTF (no kind_flag) puts a bitfield's width and extra offset in the INT type.
+        const int = t.kindFlag ? undefined : btf.resolve(m.type).int;
+        const oldStyle = int !== undefined && (int.offset !== 0 || int.bits !== btf.resolve(m.type).sizeOrType * 8);
+        if (m.bitSize > 0 || m.bitOffset % 8 !== 0 || oldStyle) {
           // A bitfield: record the bit position; offset is the byte where its unit starts.
-          const bits = m.bitSize > 0 ? m.bitSize : (type.kind === "int" ? type.size * 8 : 0);
-          return { name: m.name, offset: Math.floor(m.bitOffset / 8), type, bitOffset: m.bitOffset, bitSize: bits };
+          const bitOffset = m.bitOffset + (oldStyle ? int!.offset : 0);
+          const bits = m.bitSize > 0 ? m.bitSize : oldStyle ? int!.bits : type.kind === "int" ? type.size * 8 : 0;
+          return { name: m.name, offset: Math.floor(bitOffset / 8), type, bitOffset, bitSize: bits };
         }
         return { name: m.name, offset: m.bitOffset / 8, type };
       });

@@ -42,12 +42,23 @@ export class Source {
 
   static async open(opts: { cgroup?: string; map?: string; workers?: number }): Promise<Source> {
     const dir = opts.cgroup === undefined ? undefined : cgroupPath(opts.cgroup);
-    const obj = dir === undefined ? undefined : BpfObject.open(nativeBuild("counter.bpf.o")).load();
-    const map = obj ? obj.map("pcpu_stats") : openMap(opts.map!);
-    const collector = await Collector.create(map, { workers: opts.workers ?? 0, capacity: 65536 });
-    const s = new Source(map, collector, obj, dir);
-    s.refresh();
-    return s;
+    let obj: BpfObject | undefined, map: AnyStorageMap | undefined, s: Source | undefined;
+    try {
+      obj = dir === undefined ? undefined : BpfObject.open(nativeBuild("counter.bpf.o")).load();
+      map = obj ? obj.map("pcpu_stats") : openMap(opts.map!);
+      const collector = await Collector.create(map, { workers: opts.workers ?? 0, capacity: 65536 });
+      s = new Source(map, collector, obj, dir);
+      s.refresh();
+      return s;
+    } catch (e) {
+      // Leave nothing behind: attachments, the collector's Workers, the map, the object.
+      if (s) await s.close();
+      else {
+        map?.close();
+        obj?.close();
+      }
+      throw e;
+    }
   }
 
   /** Cgroups the counter is attached to (--cgroup). */
@@ -68,10 +79,12 @@ export class Source {
         try {
           const id = Number(statSync(path, { bigint: true }).ino);
           if (this.attached.has(id)) continue;
-          this.attached.set(id, [
-            this.obj.program("count_egress").attachCgroup(fd),
-            this.obj.program("count_ingress").attachCgroup(fd),
-          ]);
+          // Record each attachment as it succeeds, so a failure halfway is not attached twice
+          // by the next refresh and is detached by close().
+          const list: CgroupAttachment[] = [];
+          this.attached.set(id, list);
+          list.push(this.obj.program("count_egress").attachCgroup(fd));
+          list.push(this.obj.program("count_ingress").attachCgroup(fd));
         } finally {
           closeSync(fd);
         }

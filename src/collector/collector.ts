@@ -12,6 +12,7 @@
  * slot is written by exactly one poller. Readers in any thread use `ResultsTable.read`.
  */
 import { BpfRuleError } from "../errors.ts";
+import { encodeKey } from "../maps/key.ts";
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
 import type { AnyStorageMap } from "../maps/open.ts";
 import { ResultsTable, SlotState } from "./results.ts";
@@ -61,8 +62,14 @@ export class Collector implements AsyncDisposable {
   private readonly rateValues: Float64Array;
   private readonly scratch: Float64Array;
   private readonly workers: Worker[] = [];
+  /** Workers that raised an error (or never booted): not asked anything again. */
+  private readonly deadWorkers = new Set<Worker>();
   private polls = 0;
   private closed = false;
+  /** A Worker poll in progress: slot assignment and other polls must wait for it. */
+  private polling = false;
+  /** Lowest slot that may be free (slots below it are known to be taken). */
+  private nextFree = 0;
 
   /** Values per row: `fields.length`, or `fields.length × (1 + cpus)` with `perCpu`. */
   readonly rowValues: number;
@@ -138,6 +145,7 @@ export class Collector implements AsyncDisposable {
       const onError = (e: ErrorEvent) => {
         w.removeEventListener("message", onMessage);
         w.removeEventListener("error", onError);
+        this.deadWorkers.add(w);
         reject(new Error(`collector worker: ${e.message}`));
       };
       w.addEventListener("message", onMessage);
@@ -145,19 +153,29 @@ export class Collector implements AsyncDisposable {
     });
   }
 
+  /** Slot assignment is the main thread's, and only between polls (one writer per row). */
+  private requireIdle(what: string): void {
+    if (this.closed) throw new Error("collector is closed");
+    if (this.polling) throw new Error(`collector: ${what} while a poll() is running; await it first`);
+  }
+
   /** Starts collecting one key (no scan needed); returns its slot. */
   track(cgroupId: number, attachType?: number): number {
+    this.requireIdle("track()");
+    // The same checks a lookup makes, now rather than in every later poll.
+    encodeKey(new Uint32Array(4), this.map.keySize, "lookup", cgroupId, attachType);
     const key = keyOf(cgroupId, attachType);
     const existing = this.slotByKey.get(key);
     if (existing !== undefined) return existing;
     let slot = -1;
-    for (let s = 0; s < this.table.capacity; s++) {
+    for (let s = this.nextFree; s < this.table.capacity; s++) {
       if (this.table.state(s) === SlotState.FREE) {
         slot = s;
         break;
       }
     }
     if (slot < 0) throw new RangeError(`the collector's ${this.table.capacity} slots are all in use; create it with a larger capacity`);
+    this.nextFree = slot + 1;
     this.table.assign(slot, cgroupId, attachType);
     this.prevTime[slot] = NaN; // a new key: no rate until it has been polled twice
     this.rateValues.fill(NaN, slot * this.fields.length, (slot + 1) * this.fields.length);
@@ -170,10 +188,12 @@ export class Collector implements AsyncDisposable {
    * frees slots retired at least two polls ago.
    */
   refresh(): { added: number; retired: number } {
+    this.requireIdle("refresh()");
     for (const [slot, at] of this.retiredAt) {
       if (this.polls - at >= REUSE_AFTER_POLLS) {
         this.table.free(slot);
         this.retiredAt.delete(slot);
+        this.nextFree = Math.min(this.nextFree, slot);
       }
     }
     const seen = new Set<string>();
@@ -204,13 +224,19 @@ export class Collector implements AsyncDisposable {
 
   /** Looks up every tracked key once and writes the results table. */
   async poll(): Promise<PollResult> {
-    if (this.closed) throw new Error("collector is closed");
+    this.requireIdle("poll()");
     const t0 = performance.now();
     const poll = ++this.polls;
     let counts: PollCounts[];
     if (this.workers.length === 0) counts = [this.poller.poll(poll, 0, 1)];
     else {
-      counts = (await Promise.all(this.workers.map((w) => this.request(w, { poll })))) as unknown as PollCounts[];
+      if (this.deadWorkers.size > 0) throw new Error("collector: a Worker failed; close() and create a new collector");
+      this.polling = true;
+      try {
+        counts = (await Promise.all(this.workers.map((w) => this.request(w, { poll })))) as unknown as PollCounts[];
+      } finally {
+        this.polling = false;
+      }
     }
     this.updateRates(performance.now());
     let looked = 0, retired = 0;
@@ -279,7 +305,13 @@ export class Collector implements AsyncDisposable {
     this.closed = true;
     await Promise.all(this.workers.map(async (w) => {
       try {
-        await this.request(w, { close: true });
+        // A dead Worker would never answer: terminate it straight away. A live one gets a
+        // moment to close its map fd.
+        if (!this.deadWorkers.has(w)) {
+          await Promise.race([this.request(w, { close: true }), Bun.sleep(2000)]);
+        }
+      } catch {
+        // it failed on the way out: terminate() below is all that is left
       } finally {
         w.terminate();
       }

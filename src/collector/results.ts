@@ -3,8 +3,9 @@
  * One fixed-size row per slot; a slot keeps its key until the key is retired, so readers can
  * hold on to a slot number.
  *
- * Row layout (u32 words): [seq, state, id lo, id hi, attach type, poll, field0 lo, field0 hi, …].
- * Fields are u64 values (per-CPU maps: sums over CPUs), exact below 2^53.
+ * Row layout (u32 words): [seq, state, id lo, id hi, attach type, poll, value0 lo, value0 hi, …].
+ * Values are u64s, exact below 2^53: per field (per-CPU maps: summed over CPUs), then, for a
+ * Collector with `perCpu`, each CPU's fields.
  *
  * Consistency is a per-row seqlock, and every access to a row is an `Atomics` operation:
  * - the writer makes seq odd, stores the row's words, then makes seq even again (seq + 2);
@@ -128,7 +129,9 @@ export class ResultsTable {
    */
   read(slot: number, out: Float64Array): number {
     const w = this.words, b = this.base(slot), n = Math.min(out.length, this.fields);
-    for (;;) {
+    for (let spins = 0; ; spins++) {
+      // A writer that died mid-row (a terminated Worker) would leave seq odd forever.
+      if (spins > 10_000_000) throw new Error(`slot ${slot}: its writer never finished (seq ${Atomics.load(w, b + SEQ)})`);
       const s1 = Atomics.load(w, b + SEQ);
       if (s1 & 1) continue;
       const poll = Atomics.load(w, b + POLL);

@@ -19,21 +19,28 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
   readonly valueSize: number;
   /** The key buffer every lookup writes into. @internal */
   protected readonly key: KeyBuffer;
-  private closed = false;
   private ownCursor: ScanCursor<V> | undefined;
+  private scanning = false;
+  /** -1 once closed: lookups then fail with EBADF instead of reaching whatever map reuses the number. */
+  private fdNumber: number;
   private valueLayout: Layout | null | undefined;
   private keyLayoutCache: Layout | null | undefined;
 
   /** @internal use `openMap`, `createMap` or `BpfObject.map` */
   constructor(
-    /** The fd this handle owns (closed by `close()`). */
-    readonly fd: number,
+    fd: number,
     /** What the kernel reported when the map was opened. */
     readonly info: MapInfo,
   ) {
+    this.fdNumber = fd;
     this.keySize = info.keySize as KeySize;
     this.valueSize = info.valueSize;
     this.key = new KeyBuffer(this.keySize);
+  }
+
+  /** The fd this handle owns (closed by `close()`; -1 after). */
+  get fd(): number {
+    return this.fdNumber;
   }
 
   /** @internal */
@@ -45,12 +52,14 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
    * Take offsets from it for the hot path: `map.layout.offset("bytes")`.
    */
   get layout(): Layout | null {
-    return (this.valueLayout ??= this.btfLayout(this.info.btfValueTypeId));
+    if (this.valueLayout === undefined) this.valueLayout = this.btfLayout(this.info.btfValueTypeId);
+    return this.valueLayout;
   }
 
   /** The key's layout from BTF (`struct bpf_cgroup_storage_key` or `__u64`), or null. */
   get keyLayout(): Layout | null {
-    return (this.keyLayoutCache ??= this.btfLayout(this.info.btfKeyTypeId));
+    if (this.keyLayoutCache === undefined) this.keyLayoutCache = this.btfLayout(this.info.btfKeyTypeId);
+    return this.keyLayoutCache;
   }
 
   /** The layout of BTF type `typeId` of this map's BTF object; null when it has none. */
@@ -110,8 +119,19 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
    * Allocates nothing per entry. Returns the number of entries visited.
    */
   forEach(fn: (cgroupId: number, attachType: number | undefined, value: V) => void): number {
+    // A forEach inside a forEach's callback gets its own cursor, not the running one.
+    if (this.scanning) {
+      const inner = this.cursor();
+      while (inner.next()) fn(inner.cgroupId, inner.attachType, inner.value);
+      return inner.count;
+    }
     const c = (this.ownCursor ??= this.cursor()).reset();
-    while (c.next()) fn(c.cgroupId, c.attachType, c.value);
+    this.scanning = true;
+    try {
+      while (c.next()) fn(c.cgroupId, c.attachType, c.value);
+    } finally {
+      this.scanning = false;
+    }
     return c.count;
   }
 
@@ -157,9 +177,9 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
 
   /** Closes the fd. Idempotent. The map lives on while programs, pins or other fds hold it. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    libbpf.close(this.fd);
+    if (this.fdNumber < 0) return;
+    libbpf.close(this.fdNumber);
+    this.fdNumber = -1;
   }
 
   [Symbol.dispose](): void {
@@ -171,7 +191,7 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
     const where = this.key.describe();
     const errno = -rc;
     let hint: string | undefined;
-    if (this.closed || errno === EBADF) hint = "this map handle is closed";
+    if (this.fdNumber < 0 || errno === EBADF) hint = "this map handle is closed";
     else if (op === "update" && errno === ENOENT) {
       hint = "update never creates entries in cgroup storage: an entry appears when a program " +
         "using this map is attached to that cgroup (with that attach type, for 16-byte keys)";

@@ -46,10 +46,21 @@ export function closeLater<T extends { close(): void }>(c: T): T {
 
 /** Detaches, closes and removes everything registered so far. Safe to call repeatedly. */
 export function cleanup(): void {
-  for (const a of attachments.splice(0)) a.detach();
-  for (const c of closers.splice(0).reverse()) c.close();
-  for (const cg of cgroups.splice(0)) cg.remove();
-  for (const p of pins.splice(0)) rmSync(p, { force: true });
+  const errors: unknown[] = [];
+  const each = <T>(items: T[], fn: (x: T) => void) => {
+    for (const x of items) {
+      try {
+        fn(x); // one failure must not leak the rest
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+  };
+  each(attachments.splice(0), (a) => a.detach());
+  each(closers.splice(0).reverse(), (c) => c.close());
+  each(cgroups.splice(0), (cg) => cg.remove());
+  each(pins.splice(0), (p) => rmSync(p, { force: true }));
+  if (errors.length > 0) throw new AggregateError(errors, `test cleanup: ${errors.length} failures`);
 }
 
 /** Removes `cgstore-test-*` cgroups and pins left by runs whose process is gone. */

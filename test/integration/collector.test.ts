@@ -127,6 +127,19 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     }
   });
 
+  test("misuse is refused: bad keys, and slot changes or polls while a Worker poll runs", async () => {
+    const { pcpu, cgs } = setup(2);
+    await using c = await Collector.create(pcpu, { workers: 1 });
+    expect(() => c.track(cgs[0]!.id)).toThrow(/16-byte keys/); // no attach type
+    expect(() => c.track(-1, EGRESS)).toThrow(/non-negative integer/);
+    c.refresh();
+    const running = c.poll();
+    expect(() => c.refresh()).toThrow(/while a poll\(\) is running/);
+    expect(() => c.track(cgs[1]!.id, EGRESS)).toThrow(/while a poll\(\) is running/);
+    await expect(c.poll()).rejects.toThrow(/while a poll\(\) is running/);
+    expect((await running).looked).toBe(4);
+  });
+
   test("shared map with a spin lock: polled under the lock, inline", async () => {
     const { shared, cgs } = setup(2);
     await using c = await Collector.create(shared);

@@ -120,10 +120,14 @@ describe.skipIf(!bpf.ok)("element operations the kernel refuses", () => {
     m.update({ cgroupId: cg.id, attachType: 2 }, new Uint8Array(8)); // the writable fd works
   });
 
-  test("a closed handle says it is closed", () => {
+  test("a closed handle says it is closed, even after its fd number is reused by another map", () => {
     const s = createMap({ perCpu: false, valueSize: 8 }) as CgroupStorageMap;
+    const oldFd = s.fd;
     s.close();
     s.close(); // idempotent
+    expect(s.fd).toBe(-1);
+    const other = closeLater(createMap({ perCpu: false, valueSize: 8 }));
+    expect(other.fd).toBe(oldFd); // the kernel hands out the lowest free number
     expect(caught(() => s.lookup(1, 1)).hint).toMatch(/closed/);
   });
 });
@@ -189,6 +193,14 @@ describe.skipIf(!bpf.ok)("objects and programs", () => {
     const e = caught(() => obj.program("count_egress").attachCgroup(cg, { attachType: AttachType.CGROUP_INET_SOCK_CREATE }));
     expect(e.op).toBe("attach");
     expect(e.code).toBe("EINVAL");
+  });
+
+  test("programs die with their object: a clear error, not a use-after-free", () => {
+    const obj = BpfObject.open(native("counter.bpf.o")).load();
+    const prog = obj.program("count_egress");
+    obj.close();
+    expect(caught(() => prog.fd).message).toMatch(/is closed/);
+    expect(caught(() => prog.attachCgroup(testCgroup())).message).toMatch(/is closed/);
   });
 
   test("map handles outlive their object", () => {

@@ -41,6 +41,13 @@ describe.skipIf(!bpf.ok)(`scans over ${N} cgroups`, () => {
     expect(map.forEach((id, at, v) => { expect(at).toBe(SOCK_CREATE); counts.set(id, u64(v, 0)); })).toBe(N);
     for (const [i, cg] of cgs.entries()) expect(counts.get(cg.id)).toBe(i < 5 ? 2 : 0);
 
+    // A forEach inside a forEach's callback does not cut the outer scan short.
+    let outer = 0, inner = 0;
+    map.forEach(() => {
+      if (outer++ === 3) inner = map.forEach(() => {});
+    });
+    expect([outer, inner]).toEqual([N, N]);
+
     const c = map.cursor();
     let n = 0;
     while (c.next()) n++;
