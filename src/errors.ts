@@ -19,6 +19,9 @@ const ERRNO_NAMES: Record<number, string> = {
   4012: "LIBBPF_ERRNO__INVSEQ", 4013: "LIBBPF_ERRNO__NLATTR",
 };
 
+/** errno values the library branches on. */
+export const ENOENT = 2;
+
 /** The symbolic name of an errno (`ENOENT`), or `E<n>` for ones we do not name. */
 export function errnoName(errno: number): string {
   return ERRNO_NAMES[errno] ?? `E${errno}`;

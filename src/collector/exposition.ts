@@ -67,7 +67,8 @@ export function formatMetrics(c: Collector, stats: CollectorStats, openMetrics: 
   };
   c.fields.forEach((field, i) => {
     family(metricName(prefix, field), "counter",
-      `Field "${field}" of BPF map ${c.map.info.name} (${c.map.info.typeName}), summed over CPUs, per cgroup.`,
+      `Field "${field}" of BPF map ${c.map.info.name} (${c.map.info.typeName})` +
+        `${c.map.info.typeName.startsWith("percpu") ? ", summed over CPUs" : ""}, per cgroup.`,
       series.map((s) => [s.labels, s.values[i]!]));
   });
   family(`${prefix}_collector_keys`, "gauge", "Keys the collector polls.", [["", slots.length]]);

@@ -3,8 +3,8 @@ import { CgroupStorageMap } from "../maps/cgroup-storage.ts";
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
 import type { AnyStorageMap } from "../maps/open.ts";
 import { ResultsTable, SlotState } from "./results.ts";
+import { U32 } from "../maps/key.ts";
 
-const U32 = 4294967296;
 
 export interface PollCounts {
   looked: number;

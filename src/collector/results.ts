@@ -20,8 +20,10 @@
  */
 
 const HEADER_WORDS = 6;
-const SEQ = 0, STATE = 1, ID_LO = 2, ID_HI = 3, ATTACH = 4, POLL = 5;
+/** 2^32. Defined here, not imported: this module must stay free of imports (Workers load it,
+ * and an import that loads libbpf makes their startup asynchronous). */
 const U32 = 4294967296;
+const SEQ = 0, STATE = 1, ID_LO = 2, ID_HI = 3, ATTACH = 4, POLL = 5;
 /** Attach type stored for 8-byte (id-only) keys. */
 export const NO_ATTACH_TYPE = 0xffffffff;
 

@@ -17,10 +17,9 @@
  *    row for the same prev; either way it ends the walk.
  */
 import { libbpf, type Libbpf, type NativePointer } from "../ffi/index.ts";
-import { bpfError } from "../errors.ts";
-import { KeyBuffer, type KeySize } from "./key.ts";
+import { bpfError, ENOENT } from "../errors.ts";
+import { KeyBuffer, U32, type KeySize } from "./key.ts";
 
-const ENOENT = 2;
 /** Attach types are small enum values; a larger one can only be map internals (see 3. above). */
 const MAX_PLAUSIBLE_ATTACH_TYPE = 255;
 
@@ -176,7 +175,7 @@ export class ScanCursor<V> {
     for (let i = this.visited - 2; i >= 0; i--) {
       const id = this.historyIds[i]!;
       probe.words[0] = id >>> 0;
-      probe.words[1] = (id - probe.words[0]!) / 4294967296;
+      probe.words[1] = (id - probe.words[0]!) / U32;
       probe.words[2] = this.historyTypes[i]!;
       probe.words[3] = 0;
       if (this.exists(probe)) {

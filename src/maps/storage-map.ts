@@ -8,7 +8,8 @@ import type { MapInfo } from "./info.ts";
 import { Layout, type Schema } from "../btf/layout.ts";
 import { kernelBtf } from "../btf/kernel.ts";
 
-export const ENOENT = 2;
+import { ENOENT } from "../errors.ts";
+export { ENOENT };
 const EBADF = 9;
 
 /** Base of `CgroupStorageMap` and `PerCpuCgroupStorageMap`. */

@@ -22,7 +22,9 @@ describe("ResultsTable seqlock (no kernel needed)", () => {
     table.assign(0, 1, 0);
     const stop = new SharedArrayBuffer(4);
     const w = new Worker(new URL("../fixtures/torn-writer.ts", import.meta.url).href);
-    const started = new Promise((ok) => w.addEventListener("message", ok, { once: true }));
+    const next = () => new Promise((ok) => w.addEventListener("message", ok, { once: true }));
+    await next(); // booted
+    const started = next();
     w.postMessage({ table: table.init, stop });
     await started;
     const out = new Float64Array(8);
