@@ -5,7 +5,7 @@
  * existing map instead. Each scrape polls every key once.
  */
 import { parseArgs } from "node:util";
-import { Source } from "./source.ts";
+import { Source, SOURCE_OPTIONS, sourceFrom } from "./source.ts";
 import {
   formatMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type CollectorStats,
 } from "../collector/exposition.ts";
@@ -32,8 +32,7 @@ export async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      cgroup: { type: "string" },
-      map: { type: "string" },
+      ...SOURCE_OPTIONS,
       port: { type: "string", default: "9464" },
       host: { type: "string", default: "127.0.0.1" },
       refresh: { type: "string", default: "10" },
@@ -45,15 +44,13 @@ export async function serve(argv: string[]): Promise<number> {
     console.log(SERVE_HELP);
     return 0;
   }
-  if ((values.cgroup === undefined) === (values.map === undefined)) {
-    throw new UsageError("serve needs exactly one of --cgroup <dir> or --map <pinned map path>", SERVE_HELP);
-  }
+  const from = sourceFrom(values, "serve", SERVE_HELP);
   const port = Number(values.port), refreshEvery = Number(values.refresh) * 1000, workers = Number(values.workers);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${values.port}: not a port`, SERVE_HELP);
   if (!(refreshEvery > 0)) throw new UsageError(`--refresh ${values.refresh}: give a positive number of seconds`, SERVE_HELP);
   if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers ${values.workers}: a whole number ≥ 0`, SERVE_HELP);
 
-  const source = await Source.open({ cgroup: values.cgroup, map: values.map, workers });
+  const source = await Source.open({ ...from, workers });
   const collector = source.collector;
   const stats: CollectorStats = { errors: 0 };
   let lastRefresh = Date.now();

@@ -7,6 +7,7 @@ import {
   BpfObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
 } from "../index.ts";
 import { nativeBuild } from "./native.ts";
+import { UsageError } from "./errors.ts";
 
 
 /** Every directory under `dir` (inclusive), as byte paths (names may be any bytes). */
@@ -27,6 +28,24 @@ function cgroupDirs(dir: Buffer, out: Buffer[] = []): Buffer[] {
     }
   }
   return out;
+}
+
+/** The options every Source-based command takes (spread into its parseArgs options). */
+export const SOURCE_OPTIONS = {
+  cgroup: { type: "string" },
+  map: { type: "string" },
+} as const;
+
+/** The source a command line names: exactly one of --cgroup or --map. */
+export function sourceFrom(
+  values: { cgroup?: string; map?: string },
+  command: string,
+  help: string,
+): { cgroup?: string; map?: string } {
+  if ((values.cgroup === undefined) === (values.map === undefined)) {
+    throw new UsageError(`${command} needs exactly one of --cgroup <dir> or --map <pinned map path>`, help);
+  }
+  return { cgroup: values.cgroup, map: values.map };
 }
 
 export class Source {

@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { attachTypeName, cgroupRoot, resolveCgroupPath } from "../index.ts";
 import { table } from "./format.ts";
 import { UsageError } from "./errors.ts";
-import { Source } from "./source.ts";
+import { Source, SOURCE_OPTIONS, sourceFrom } from "./source.ts";
 
 export const TOP_HELP = `Usage: cgstore top --cgroup <dir> [options]
        cgstore top --map <pinned map path> [options]
@@ -25,8 +25,7 @@ export async function top(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      cgroup: { type: "string" },
-      map: { type: "string" },
+      ...SOURCE_OPTIONS,
       sort: { type: "string" },
       n: { type: "string", short: "n", default: "20" },
       interval: { type: "string", default: "1" },
@@ -38,16 +37,14 @@ export async function top(argv: string[]): Promise<number> {
     console.log(TOP_HELP);
     return 0;
   }
-  if ((values.cgroup === undefined) === (values.map === undefined)) {
-    throw new UsageError("top needs exactly one of --cgroup <dir> or --map <pinned map path>", TOP_HELP);
-  }
+  const from = sourceFrom(values, "top", TOP_HELP);
   const interval = Number(values.interval) * 1000, rowsWanted = Number(values.n);
   const iterations = values.iterations === undefined ? Infinity : Number(values.iterations);
   if (!(interval > 0)) throw new UsageError(`--interval ${values.interval}: give a positive number of seconds`, TOP_HELP);
   if (!(Number.isInteger(rowsWanted) && rowsWanted > 0)) throw new UsageError(`-n ${values.n}: a positive whole number`, TOP_HELP);
   if (!(iterations > 0)) throw new UsageError(`--iterations ${values.iterations}: a positive whole number`, TOP_HELP);
 
-  const source = await Source.open({ cgroup: values.cgroup, map: values.map });
+  const source = await Source.open(from);
   const c = source.collector;
   const sortField = values.sort ?? (c.fields.includes("bytes") ? "bytes" : c.fields[0]!);
   const sortIndex = c.fields.indexOf(sortField);
