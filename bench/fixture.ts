@@ -11,7 +11,7 @@ import {
   type CgroupAttachment,
 } from "../src/index.ts";
 
-export const ROOT = resolve(import.meta.dir, "..");
+export const ROOT = resolve(import.meta.dirname, "..");
 export const nativeBuild = (f: string) => resolve(ROOT, "native/build", f);
 export const cBuild = (f: string) => resolve(ROOT, "bench/c/build", f);
 export const EGRESS = AttachType.CGROUP_INET_EGRESS;

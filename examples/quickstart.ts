@@ -9,7 +9,7 @@ import {
   AttachType, BpfObject, Cgroup, CgroupStorageMap, PerCpuCgroupStorageMap,
 } from "../src/index.ts";
 
-const build = resolve(import.meta.dir, "../native/build");
+const build = resolve(import.meta.dirname, "../native/build");
 
 using obj = BpfObject.open(`${build}/counter.bpf.o`).load();
 using cg = Cgroup.create(`cgstore-quickstart-${process.pid}`);

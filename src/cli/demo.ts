@@ -3,6 +3,7 @@
  * per-cgroup table, and everything removed afterwards (on Ctrl-C and errors too; after a
  * SIGKILL, links die with the process and a watchdog removes the cgroups).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -87,7 +88,7 @@ export async function demo(argv: string[]): Promise<number> {
     const pause = Number(process.env.CGSTORE_DEMO_PAUSE_MS ?? 0);
     if (pause > 0) {
       console.error(`demo: attached, pausing ${pause} ms`);
-      await Bun.sleep(pause);
+      await sleep(pause);
     }
     for (const g of groups) {
       const r = spawnSync(trafficTool, [g.cg.path, String(g.count), String(g.size)], { encoding: "utf8" });

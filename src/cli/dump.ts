@@ -1,4 +1,5 @@
 /** `cgstore dump`: one row per entry of a cgroup storage map, decoded by its BTF. */
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import {
   attachTypeName, cgroupRoot, openMap, resolveCgroupPath, CgroupStorageMap, PerCpuCgroupStorageMap,
@@ -164,7 +165,7 @@ export async function dump(argv: string[]): Promise<number> {
       console.log(JSON.stringify(JSON.parse(toJson(sample))));
     }
     else process.stdout.write(`\x1b[H\x1b[2J${map.info.name} (id ${map.info.id}) every ${interval}s, Ctrl-C to stop\n\n${render(entries, perCpu, rates)}\n`);
-    await Bun.sleep(interval * 1000);
+    await sleep(interval * 1000);
   }
   return 0;
 }

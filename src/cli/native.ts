@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { EnvironmentError } from "./errors.ts";
 
-export const NATIVE = resolve(import.meta.dir, "../../native");
+export const NATIVE = resolve(import.meta.dirname, "../../native");
 
 /** Path of a file in native/build, running `make -C native` first if it is missing. */
 export function nativeBuild(file: string): string {

@@ -4,6 +4,7 @@
  * the subtree, and to cgroups created there later (found on refresh); `--map <pin>` exports an
  * existing map instead. Each scrape polls every key once.
  */
+import { serveHttp } from "./http.ts";
 import { parseArgs } from "node:util";
 import { Source, SOURCE_OPTIONS, sourceFrom } from "./source.ts";
 import {
@@ -60,10 +61,10 @@ export async function serve(argv: string[]): Promise<number> {
   };
 
   let scraping = Promise.resolve();
-  const server = Bun.serve({
+  const server = await serveHttp({
     hostname: values.host,
     port,
-    fetch: async (req) => {
+    fetch: async (req: Request) => {
       if (new URL(req.url).pathname !== "/metrics") return new Response("see /metrics\n", { status: 404 });
       const openMetrics = (req.headers.get("accept") ?? "").includes("application/openmetrics-text");
       // One poll at a time; concurrent scrapes wait for it.
@@ -90,7 +91,7 @@ export async function serve(argv: string[]): Promise<number> {
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
-  server.stop(true);
+  await server.stop();
   await source.close();
   return 0;
 }

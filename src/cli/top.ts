@@ -1,4 +1,5 @@
 /** `cgstore top`: the busiest cgroups by per-second rate, redrawn in place. */
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { attachTypeName, cgroupRoot, resolveCgroupPath } from "../index.ts";
 import { table } from "./format.ts";
@@ -61,7 +62,7 @@ export async function top(argv: string[]): Promise<number> {
   try {
     await c.poll();
     for (let k = 0; k < iterations && !stop; k++) {
-      await Bun.sleep(interval);
+      await sleep(interval);
       source.refresh();
       await c.poll();
       const rows = c.slots().map((slot) => {

@@ -11,6 +11,7 @@
  * Threads: the main thread owns slot assignment (refresh/track/retire); during a poll each
  * slot is written by exactly one poller. Readers in any thread use `ResultsTable.read`.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { BpfRuleError } from "../errors.ts";
 import { encodeKey } from "../maps/key.ts";
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
@@ -119,7 +120,7 @@ export class Collector implements AsyncDisposable {
   }
 
   private async startWorker(init: WorkerInit): Promise<void> {
-    const w = new Worker(new URL("./worker.ts", import.meta.url).href);
+    const w = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
     this.workers.push(w);
     await this.reply(w); // { booted }: its message handler is in place
     await this.request(w, { init });
@@ -308,7 +309,7 @@ export class Collector implements AsyncDisposable {
         // A dead Worker would never answer: terminate it straight away. A live one gets a
         // moment to close its map fd.
         if (!this.deadWorkers.has(w)) {
-          await Promise.race([this.request(w, { close: true }), Bun.sleep(2000)]);
+          await Promise.race([this.request(w, { close: true }), sleep(2000)]);
         }
       } catch {
         // it failed on the way out: terminate() below is all that is left

@@ -31,6 +31,7 @@ function open() {
       bpf_prog_detach2: { args: ["i32", "i32", "i32"], returns: "i32" },
       bpf_link_create: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
       libbpf_num_possible_cpus: { args: [], returns: "i32" },
+      libbpf_probe_bpf_map_type: { args: ["i32", "ptr"], returns: "i32" },
       bpf_object__open_file: { args: ["cstring", "ptr"], returns: "ptr" },
       bpf_object__load: { args: ["ptr"], returns: "i32" },
       bpf_object__close: { args: ["ptr"], returns: "void" },
@@ -120,6 +121,7 @@ export const libbpf: Libbpf = {
   progDetach2: (prog, target, type) => lib.bpf_prog_detach2(prog, target, type),
   linkCreate: (prog, target, type) => lib.bpf_link_create(prog, target, type, null),
   numPossibleCpus: () => lib.libbpf_num_possible_cpus(),
+  probeMapType: (type) => lib.libbpf_probe_bpf_map_type(type, null),
 
   objectOpenFile: (p) => toHandle(lib.bpf_object__open_file(cstr(p), null)),
   objectLoad: (obj) => lib.bpf_object__load(fromHandle(obj)),

@@ -45,6 +45,8 @@ export interface Libbpf {
   progDetach2(progFd: number, targetFd: number, attachType: number): number;
   linkCreate(progFd: number, targetFd: number, attachType: number): number;
   numPossibleCpus(): number;
+  /** `libbpf_probe_bpf_map_type`: 1 when this process can create maps of `mapType`, 0 when not, or `-errno`. */
+  probeMapType(mapType: number): number;
 
   objectOpenFile(path: string): NativeHandle | null;
   objectLoad(obj: NativeHandle): number;

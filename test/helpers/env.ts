@@ -4,23 +4,23 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 
-export const NATIVE_BUILD = resolve(import.meta.dir, "../../native/build");
+export const NATIVE_BUILD = resolve(import.meta.dirname, "../../native/build");
 export const native = (file: string) => resolve(NATIVE_BUILD, file);
 
-function probe(): { ok: boolean; why: string } {
+async function probe(): Promise<{ ok: boolean; why: string }> {
   if (process.platform !== "linux") return { ok: false, why: "not Linux" };
   if (process.env.SKIP_BPF_TESTS === "1") return { ok: false, why: "SKIP_BPF_TESTS=1" };
-  let lib;
+  let probe: number;
   try {
-    lib = require("bun:ffi").dlopen(process.env.LIBBPF_PATH || "libbpf.so.1", {
-      libbpf_probe_bpf_map_type: { args: ["i32", "ptr"], returns: "i32" },
-    });
+    // Loads libbpf through cgstore's own FFI layer (Bun or Deno); never closed.
+    const { libbpf } = await import("../../src/ffi/index.ts");
+    probe = libbpf.probeMapType(21); // BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
   } catch (e) {
     return { ok: false, why: `libbpf.so.1 not loadable: ${(e as Error).message}` };
   }
-  const r = lib.symbols.libbpf_probe_bpf_map_type(21, null); // PERCPU_CGROUP_STORAGE; never close()
-  if (r !== 1) return { ok: false, why: `cannot create cgroup storage maps (probe=${r}); run as root` };
+  if (probe !== 1) return { ok: false, why: `cannot create cgroup storage maps (probe=${probe}); run as root` };
   if (!readFileSync("/proc/self/mountinfo", "utf8").includes(" - cgroup2 ")) {
     return { ok: false, why: "no cgroup v2 mount" };
   }
@@ -28,10 +28,29 @@ function probe(): { ok: boolean; why: string } {
   return { ok: true, why: "" };
 }
 
-export const bpf = probe();
+export const bpf = await probe();
 if (!bpf.ok) {
   if (process.env.CI === "true") {
     throw new Error(`BPF integration tests cannot run under CI=true: ${bpf.why}`);
   }
   console.warn(`[cgstore] BPF integration tests skipped: ${bpf.why}`);
+}
+
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+
+/**
+ * argv that runs a TypeScript file (the CLI, a fixture) with the runtime running the tests:
+ * `bun file …` or `deno run -A file …` (Deno ≥ 1.43 needs --allow-all for /proc and /sys).
+ */
+export function scriptArgv(file: string, args: string[] = []): string[] {
+  return isDeno ? [process.execPath, "run", "-A", file, ...args] : [process.execPath, file, ...args];
+}
+
+/** The `cgstore` command's entry point. */
+export const CLI = resolve(import.meta.dirname, "../../src/cli/main.ts");
+
+/** Starts `cgstore <args>` with the runtime running the tests. */
+export function spawnCli(args: string[], options: SpawnOptions): ChildProcess {
+  const [cmd, ...argv] = scriptArgv(CLI, args);
+  return spawn(cmd!, argv, options);
 }

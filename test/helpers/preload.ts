@@ -1,7 +1,5 @@
-/** Loaded before every test file (bunfig.toml): clean up after crashed runs, and after tests. */
+/** bunfig.toml's preload: runs before every test file under Bun (harness.ts does it under Deno). */
 import { afterAll } from "bun:test";
-import { bpf } from "./env.ts";
-import { cleanup, sweepStale } from "./fixture.ts";
+import { fileHooks } from "./file-hooks.ts";
 
-if (bpf.ok) sweepStale();
-afterAll(cleanup);
+fileHooks(afterAll);

@@ -4,7 +4,7 @@
  * run that clones every result must show collections, so the method can tell.
  * A correctness property, not a timing.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../helpers/harness.ts";
 import { bpf } from "../helpers/env.ts";
 import { gcsDuring } from "../fixtures/gc-count.ts";
 

@@ -1,5 +1,6 @@
 /** The `cgstore` command run as a subprocess against real maps. */
-import { afterEach, describe, expect, test } from "bun:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, test } from "../helpers/harness.ts";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { resolve } from "node:path";
@@ -8,17 +9,17 @@ import {
 } from "../../src/index.ts";
 import { libbpf } from "../../src/ffi/index.ts";
 import { toJson } from "../../src/cli/format.ts";
-import { bpf, native } from "../helpers/env.ts";
+import { bpf, CLI, native, scriptArgv, spawnCli } from "../helpers/env.ts";
 import { cleanup, closeLater, sendUdp, testCgroup, testPinPath, track, waitFor } from "../helpers/fixture.ts";
 
-const MAIN = resolve(import.meta.dir, "../../src/cli/main.ts");
+const MAIN = CLI;
 
 function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; withoutCaps?: boolean } = {}) {
   // Unprivileged = uid 0 with every capability dropped, not another uid: a checkout under /root
   // (mode 0700 on Debian) is unreadable to nobody, and bun would fail before cgstore runs.
   const [cmd, argv] = opts.withoutCaps
-    ? ["setpriv", ["--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", process.execPath, MAIN, ...args]]
-    : [process.execPath, [MAIN, ...args]];
+    ? ["setpriv", ["--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", ...scriptArgv(MAIN, args)]]
+    : [process.execPath, scriptArgv(MAIN, args).slice(1)];
   const r = spawnSync(cmd, argv, { encoding: "utf8", env: opts.env ?? process.env });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
@@ -99,12 +100,9 @@ describe.skipIf(!bpf.ok)("cgstore dump", () => {
     m.pin(pin);
     // A socket made inside the cgroup keeps the cgroup's BPF state (and so the entry) alive
     // after the cgroup's directory is removed.
-    const holder = spawn(process.execPath, ["-e", `
-      require("fs").writeFileSync(${JSON.stringify(cg.path + "/cgroup.procs")}, String(process.pid));
-      const s = require("dgram").createSocket("udp4"); s.bind(0, () => {
-        require("fs").writeFileSync(${JSON.stringify(cgroupRoot() + "/cgroup.procs")}, String(process.pid));
-        console.log("ready");
-      });`], { stdio: ["ignore", "pipe", "inherit"] });
+    const [holderCmd, ...holderArgs] = scriptArgv(resolve(import.meta.dirname, "../fixtures/socket-holder.ts"),
+      [cg.path + "/cgroup.procs", cgroupRoot() + "/cgroup.procs"]);
+    const holder = spawn(holderCmd!, holderArgs, { stdio: ["ignore", "pipe", "inherit"] });
     try {
       await new Promise<void>((ok) => holder.stdout!.once("data", () => ok()));
       const id = cg.id;
@@ -126,12 +124,12 @@ describe.skipIf(!bpf.ok)("cgstore dump", () => {
     track(obj.program("count_egress").attachCgroup(cg));
     const pin = testPinPath("watch");
     closeLater(obj.map("pcpu_stats")).pin(pin);
-    const child = spawn(process.execPath, [MAIN, "dump", pin, "--json", "--watch", "0.2"], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawnCli(["dump", pin, "--json", "--watch", "0.2"], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout!.on("data", (d: Buffer) => (out += d));
-    await Bun.sleep(300);
+    await sleep(300);
     sendUdp(cg, 100, 10);
-    await Bun.sleep(700);
+    await sleep(700);
     child.kill("SIGINT");
     expect(await new Promise((ok) => child.once("exit", ok))).toBe(0);
     const samples = out.trim().split("\n").map((l) => JSON.parse(l));
@@ -172,12 +170,12 @@ describe.skipIf(!bpf.ok)("cgstore top", () => {
   test("ranks cgroups by rate, busiest first, and stops after --iterations", async () => {
     const top = testCgroup("top");
     for (const n of ["idle", "busy"]) spawnSync("mkdir", [`${top.path}/${n}`]);
-    const child = spawn(process.execPath, [MAIN, "top", "--cgroup", top.path, "--interval", "0.25", "--iterations", "4", "-n", "3", "--sort", "packets"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawnCli(["top", "--cgroup", top.path, "--interval", "0.25", "--iterations", "4", "-n", "3", "--sort", "packets"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout!.on("data", (d: Buffer) => (out += d));
     const exited = new Promise<number | null>((ok) => child.once("exit", ok));
     for (let i = 0; i < 6; i++) {
-      await Bun.sleep(150);
+      await sleep(150);
       spawnSync(native("udp_traffic"), [`${top.path}/busy`, "50", "10"]);
     }
     expect(await exited).toBe(0);
@@ -204,7 +202,7 @@ describe.skipIf(!bpf.ok)("cgstore demo", () => {
 
   for (const signal of ["SIGINT", "SIGKILL"] as const) {
     test(`killed mid-run with ${signal}: cgroups and attachments are gone`, async () => {
-      const child = spawn(process.execPath, [MAIN, "demo"], {
+      const child = spawnCli(["demo"], {
         env: { ...process.env, CGSTORE_DEMO_PAUSE_MS: "5000" }, stdio: ["ignore", "ignore", "pipe"],
       });
       await new Promise<void>((ok) => child.stderr!.on("data", (d: Buffer) => d.toString().includes("pausing") && ok()));

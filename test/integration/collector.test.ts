@@ -1,5 +1,6 @@
 /** The collector: exact totals under load with Workers, seqlocked reads, keys that come and go. */
-import { afterEach, describe, expect, test } from "bun:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, test } from "../helpers/harness.ts";
 import { spawn } from "node:child_process";
 import {
   AttachType, BpfObject, Collector, PerCpuCgroupStorageMap, ResultsTable, SlotState, type Cgroup,
@@ -21,7 +22,7 @@ describe("ResultsTable seqlock (no kernel needed)", () => {
     const table = new ResultsTable({ capacity: 1, fields: 8 });
     table.assign(0, 1, 0);
     const stop = new SharedArrayBuffer(4);
-    const w = new Worker(new URL("../fixtures/torn-writer.ts", import.meta.url).href);
+    const w = new Worker(new URL("../fixtures/torn-writer.ts", import.meta.url).href, { type: "module" });
     const next = () => new Promise((ok) => w.addEventListener("message", ok, { once: true }));
     await next(); // booted
     const started = next();
@@ -106,7 +107,7 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     expect(Number.isNaN(c.rates(slot, rates)[0])).toBe(true); // one poll: no rate yet
     await sendUdpAsync(cgs[0]!, 100, 10);
     const t0 = performance.now();
-    await Bun.sleep(100);
+    await sleep(100);
     await c.poll();
     const dt = (performance.now() - t0) / 1000;
     c.rates(slot, rates);

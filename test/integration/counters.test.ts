@@ -1,5 +1,5 @@
 /** Counts from real loopback traffic through the bundled cgroup_skb counters, read back exactly. */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "../helpers/harness.ts";
 import {
   AttachType, BpfObject, CgroupStorageMap, ElemFlags, PerCpuCgroupStorageMap, type AnyStorageMap,
 } from "../../src/index.ts";

@@ -2,7 +2,7 @@
  * Values that read themselves: layouts from the kernel's BTF, decoded, must equal what bpftool
  * prints for the same maps (bpftool decodes with its own BTF dumper), for every kind of field.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "../helpers/harness.ts";
 import { spawnSync } from "node:child_process";
 import {
   AttachType, BpfObject, CgroupStorageMap, Layout, PerCpuCgroupStorageMap, createMap, type Decoded,

@@ -1,5 +1,5 @@
 /** Every kernel rule a user can break gets a clear error, and our limits are the kernel's. */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "../helpers/harness.ts";
 import {
   AttachType, BpfError, BpfObject, BpfRuleError, CgroupStorageMap, ElemFlags, MapFlags, MapType,
   PerCpuCgroupStorageMap, createMap, openMap, type AnyStorageMap,

@@ -1,5 +1,5 @@
 /** Full scans over hundreds of real cgroups, including cgroups removed while a scan runs. */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "../helpers/harness.ts";
 import {
   AttachType, BpfObject, CgroupStorageMap, resolveCgroupPath, type Cgroup, type CgroupAttachment,
 } from "../../src/index.ts";

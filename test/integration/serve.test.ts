@@ -1,14 +1,13 @@
 /** `cgstore serve`: /metrics checked by Prometheus's own promtool, hostile names, SIGKILL. */
-import { afterEach, describe, expect, test } from "bun:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, test } from "../helpers/harness.ts";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
 import { cgroupRoot } from "../../src/index.ts";
 import { escapeLabel } from "../../src/collector/exposition.ts";
-import { bpf, native } from "../helpers/env.ts";
+import { bpf, native, spawnCli } from "../helpers/env.ts";
 import { cleanup, testCgroup, UDP_IPV4_OVERHEAD } from "../helpers/fixture.ts";
 
-const MAIN = resolve(import.meta.dir, "../../src/cli/main.ts");
 const PROMTOOL = ["promtool", "/usr/bin/promtool"].find((p) => spawnSync(p, ["--version"]).status === 0);
 const BPFTOOL = ["bpftool", "/usr/sbin/bpftool"].find((b) => spawnSync(b, ["version"]).status === 0);
 if (bpf.ok && process.env.CI === "true" && (!PROMTOOL || !BPFTOOL)) {
@@ -21,7 +20,7 @@ test("label values escape backslash, double quote and line feed", () => {
 
 /** Starts `cgstore serve` on a free port; resolves with the process and its base URL. */
 async function startServe(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [MAIN, "serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawnCli(["serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   proc.stderr!.on("data", (d: Buffer) => (err += d));
   const url = await new Promise<string>((ok, fail) => {
@@ -85,7 +84,7 @@ describe.skipIf(!bpf.ok)("cgstore serve", () => {
 
     // A cgroup created later is attached and exported after a refresh.
     mkdirSync(`${top.path}/late`);
-    await Bun.sleep(300);
+    await sleep(300);
     await fetch(`${url}/metrics`); // this scrape refreshes (attaches), the traffic comes after
     udp(`${top.path}/late`, 2, 10);
     const later = await (await fetch(`${url}/metrics`)).text();
@@ -102,7 +101,7 @@ describe.skipIf(!bpf.ok)("cgstore serve", () => {
     expect(attachedCount(`${top.path}/child`)).toBe(2);
     proc.kill("SIGKILL");
     await new Promise((ok) => proc.once("exit", ok));
-    await Bun.sleep(100);
+    await sleep(100);
     expect(attachedCount(top.path)).toBe(0);
     expect(attachedCount(`${top.path}/child`)).toBe(0);
   }, 20_000);

@@ -1,4 +1,4 @@
-import { expect, test } from "bun:test";
+import { expect, test } from "../helpers/harness.ts";
 import { cgroup2MountFrom } from "../../src/cgroup.ts";
 
 test("cgroup2 mount point comes from mountinfo, not an assumed path", () => {

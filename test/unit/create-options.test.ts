@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../helpers/harness.ts";
 import { checkCreateOptions } from "../../src/maps/open.ts";
 import { MapFlags } from "../../src/index.ts";
 

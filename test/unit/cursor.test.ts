@@ -4,7 +4,7 @@
  * returns 0 and a bogus key after the last entry. Hooks let a test remove or add entries at
  * exact moments of the walk, which a real kernel cannot be made to do deterministically.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../helpers/harness.ts";
 import { ScanCursor, type CursorSource, type ScanSyscalls } from "../../src/maps/cursor.ts";
 import { libbpf, type NativePointer } from "../../src/ffi/index.ts";
 

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../helpers/harness.ts";
 import { encodeKey, KeyBuffer, U32 } from "../../src/maps/key.ts";
 import { BpfRuleError } from "../../src/index.ts";
 

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../helpers/harness.ts";
 import { Layout, decode } from "../../src/index.ts";
 
 describe("schema layouts (C alignment, x86_64)", () => {

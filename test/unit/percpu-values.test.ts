@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../helpers/harness.ts";
 import { PerCpuValues, perCpuStride } from "../../src/index.ts";
 
 /** Writes a u64 into CPU `cpu`'s slot at `offset`, as the kernel would. */
