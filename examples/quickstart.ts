@@ -1,15 +1,15 @@
 /**
  * Quick start: load the bundled counter, attach it to a new cgroup, push loopback traffic
- * through it, read the counts back, and clean up. Run as root: `bun run examples/quickstart.ts`
+ * through it, read the counts back, and clean up. Run as root: `bun examples/quickstart.ts` or `deno run -A examples/quickstart.ts`
  * (after `make -C native`), or `npm run demo`.
  */
 import { spawnSync } from "node:child_process";
-import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   AttachType, BpfObject, Cgroup, CgroupStorageMap, PerCpuCgroupStorageMap,
 } from "../src/index.ts";
 
-const build = resolve(import.meta.dirname, "../native/build");
+const build = fileURLToPath(new URL("../native/build", import.meta.url));
 
 using obj = BpfObject.open(`${build}/counter.bpf.o`).load();
 using cg = Cgroup.create(`cgstore-quickstart-${process.pid}`);

@@ -25,6 +25,10 @@ interface DenoServe {
   ): { addr: { port: number }; shutdown(): Promise<void> };
 }
 
+interface BunServe {
+  serve(options: HttpOptions): { port?: number; stop(closeActive: boolean): Promise<void> | void };
+}
+
 /** Starts listening; resolves once the port is bound. */
 export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
   if (runtime === "deno") {
@@ -32,6 +36,7 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
     const server = Deno.serve({ hostname: options.hostname, port: options.port, onListen: () => {} }, options.fetch);
     return { port: server.addr.port, stop: () => server.shutdown() };
   }
+  const Bun = (globalThis as unknown as { Bun: BunServe }).Bun;
   const server = Bun.serve({ hostname: options.hostname, port: options.port, fetch: options.fetch });
   return {
     port: server.port ?? options.port,

@@ -1,10 +1,11 @@
 /** The bundled BPF programs: built on first use if a package install shipped only sources. */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { EnvironmentError } from "./errors.ts";
 
-export const NATIVE = resolve(import.meta.dirname, "../../native");
+export const NATIVE = fileURLToPath(new URL("../../native", import.meta.url));
 
 /** Path of a file in native/build, running `make -C native` first if it is missing. */
 export function nativeBuild(file: string): string {

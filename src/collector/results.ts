@@ -131,11 +131,18 @@ export class ResultsTable {
    */
   read(slot: number, out: Float64Array): number {
     const w = this.words, b = this.base(slot), n = Math.min(out.length, this.fields);
-    for (let spins = 0; ; spins++) {
-      // A writer that died mid-row (a terminated Worker) would leave seq odd forever.
-      if (spins > 10_000_000) throw new Error(`slot ${slot}: its writer never finished (seq ${Atomics.load(w, b + SEQ)})`);
+    // A writer that died mid-row (a terminated Worker) leaves seq odd forever: give up when the
+    // same odd seq is seen for a long time. A live writer moves seq on, however often it gets
+    // in the way (a busy writer on a loaded machine can, millions of times).
+    let stuck = 0, last = -1;
+    for (;;) {
       const s1 = Atomics.load(w, b + SEQ);
-      if (s1 & 1) continue;
+      if (s1 & 1) {
+        stuck = s1 === last ? stuck + 1 : 0;
+        last = s1;
+        if (stuck > 10_000_000) throw new Error(`slot ${slot}: its writer never finished (seq ${s1})`);
+        continue;
+      }
       const poll = Atomics.load(w, b + POLL);
       for (let i = 0, o = b + HEADER_WORDS; i < n; i++, o += 2) {
         out[i] = Atomics.load(w, o) + Atomics.load(w, o + 1) * U32;

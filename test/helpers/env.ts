@@ -4,22 +4,18 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { libbpf } from "../../src/ffi/index.ts";
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 
 export const NATIVE_BUILD = resolve(import.meta.dirname, "../../native/build");
 export const native = (file: string) => resolve(NATIVE_BUILD, file);
 
-async function probe(): Promise<{ ok: boolean; why: string }> {
+function probe(): { ok: boolean; why: string } {
   if (process.platform !== "linux") return { ok: false, why: "not Linux" };
   if (process.env.SKIP_BPF_TESTS === "1") return { ok: false, why: "SKIP_BPF_TESTS=1" };
-  let probe: number;
-  try {
-    // Loads libbpf through cgstore's own FFI layer (Bun or Deno); never closed.
-    const { libbpf } = await import("../../src/ffi/index.ts");
-    probe = libbpf.probeMapType(21); // BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
-  } catch (e) {
-    return { ok: false, why: `libbpf.so.1 not loadable: ${(e as Error).message}` };
-  }
+  // libbpf comes through cgstore's own FFI layer (Bun or Deno); a missing libbpf already
+  // failed that import with the fix in its message.
+  const probe = libbpf.probeMapType(21); // BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
   if (probe !== 1) return { ok: false, why: `cannot create cgroup storage maps (probe=${probe}); run as root` };
   if (!readFileSync("/proc/self/mountinfo", "utf8").includes(" - cgroup2 ")) {
     return { ok: false, why: "no cgroup v2 mount" };
@@ -28,7 +24,7 @@ async function probe(): Promise<{ ok: boolean; why: string }> {
   return { ok: true, why: "" };
 }
 
-export const bpf = await probe();
+export const bpf = probe();
 if (!bpf.ok) {
   if (process.env.CI === "true") {
     throw new Error(`BPF integration tests cannot run under CI=true: ${bpf.why}`);
@@ -36,7 +32,8 @@ if (!bpf.ok) {
   console.warn(`[cgstore] BPF integration tests skipped: ${bpf.why}`);
 }
 
-const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+/** Running under Deno (tests whose subject Deno cannot do yet are skipped with the reason). */
+export const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 
 /**
  * argv that runs a TypeScript file (the CLI, a fixture) with the runtime running the tests:

@@ -127,10 +127,14 @@ describe.skipIf(!bpf.ok)("cgstore dump", () => {
     const child = spawnCli(["dump", pin, "--json", "--watch", "0.2"], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout!.on("data", (d: Buffer) => (out += d));
-    await sleep(300);
+    // The first sample means the command is up and its SIGINT handler is in place (Deno's
+    // first start of the CLI, which compiles it, can take longer than a second).
+    for (const end = Date.now() + 10_000; !out.includes("\n") && Date.now() < end;) await sleep(20);
     sendUdp(cg, 100, 10);
     await sleep(700);
-    child.kill("SIGINT");
+    // process.kill, not child.kill: Deno's node:child_process reports a child it has signalled
+    // as killed by that signal even when the child handles it and exits 0.
+    process.kill(child.pid!, "SIGINT");
     expect(await new Promise((ok) => child.once("exit", ok))).toBe(0);
     const samples = out.trim().split("\n").map((l) => JSON.parse(l));
     expect(samples.length).toBeGreaterThanOrEqual(3);

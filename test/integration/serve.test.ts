@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { cgroupRoot } from "../../src/index.ts";
 import { escapeLabel } from "../../src/collector/exposition.ts";
-import { bpf, native, spawnCli } from "../helpers/env.ts";
+import { bpf, isDeno, native, spawnCli } from "../helpers/env.ts";
 import { cleanup, testCgroup, UDP_IPV4_OVERHEAD } from "../helpers/fixture.ts";
 
 const PROMTOOL = ["promtool", "/usr/bin/promtool"].find((p) => spawnSync(p, ["--version"]).status === 0);
@@ -49,8 +49,6 @@ describe.skipIf(!bpf.ok)("cgstore serve", () => {
     const top = testCgroup("serve");
     const names = ["plain", 'we"ird\\name', "sp ace", "ünï"];
     for (const n of names) mkdirSync(`${top.path}/${n}`);
-    const bad = Buffer.concat([Buffer.from(`${top.path}/bad`), Buffer.from([0xff]), Buffer.from("byte")]);
-    mkdirSync(bad);
     const { proc, url } = await startServe(["--cgroup", top.path, "--refresh", "0.2"]);
     running.push(proc);
     names.forEach((n, i) => udp(`${top.path}/${n}`, 3 + i, 50));
@@ -74,8 +72,7 @@ describe.skipIf(!bpf.ok)("cgstore serve", () => {
         expect(bytes!.split(" ").at(-1)).toBe(String((3 + i) * (50 + UDP_IPV4_OVERHEAD)));
       }
     });
-    expect(body).toContain(`cgroup="${rel}/bad\\\\xffbyte"`);
-    expect(body).toMatch(/^cgstore_collector_keys 12$/m); // 6 cgroups × 2 hooks
+    expect(body).toMatch(/^cgstore_collector_keys 10$/m); // 5 cgroups × 2 hooks
 
     const om = await (await fetch(`${url}/metrics`, { headers: { accept: "application/openmetrics-text; version=1.0.0" } })).text();
     expect(om.endsWith("# EOF\n")).toBe(true);
@@ -89,6 +86,22 @@ describe.skipIf(!bpf.ok)("cgstore serve", () => {
     udp(`${top.path}/late`, 2, 10);
     const later = await (await fetch(`${url}/metrics`)).text();
     expect(later).toMatch(new RegExp(`cgstore_packets_total\\{[^}]*cgroup="${rel}/late"[^}]*EGRESS"\\} 2`));
+  }, 20_000);
+
+  // Deno's file APIs take paths as strings and turn a byte that is not UTF-8 into U+FFFD, so
+  // under Deno such a cgroup can be neither made here nor walked by name (see README, Deno).
+  test.skipIf(isDeno)("a cgroup name that is not UTF-8 is labelled with \\xNN escapes, promtool-clean [not under Deno: paths are strings there]", async () => {
+    const top = testCgroup("serve-bytes");
+    mkdirSync(Buffer.concat([Buffer.from(`${top.path}/bad`), Buffer.from([0xff]), Buffer.from("byte")]));
+    const { proc, url } = await startServe(["--cgroup", top.path]);
+    running.push(proc);
+    const body = await (await fetch(`${url}/metrics`)).text();
+    if (PROMTOOL) {
+      const check = spawnSync(PROMTOOL, ["check", "metrics"], { input: body, encoding: "utf8" });
+      expect(check.stdout + check.stderr).toBe("");
+    }
+    expect(body).toContain(`cgroup="${top.path.slice(cgroupRoot().length)}/bad\\\\xffbyte"`);
+    expect(body).toMatch(/^cgstore_collector_keys 4$/m); // 2 cgroups × 2 hooks
   }, 20_000);
 
   test.skipIf(!BPFTOOL)("SIGKILL leaves no program attached (links die with the process)", async () => {

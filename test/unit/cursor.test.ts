@@ -4,12 +4,27 @@
  * returns 0 and a bogus key after the last entry. Hooks let a test remove or add entries at
  * exact moments of the walk, which a real kernel cannot be made to do deterministically.
  */
-import { describe, expect, test } from "../helpers/harness.ts";
+import { afterAll, describe, expect, test } from "../helpers/harness.ts";
 import { ScanCursor, type CursorSource, type ScanSyscalls } from "../../src/maps/cursor.ts";
 import { libbpf, type NativePointer } from "../../src/ffi/index.ts";
 
 type K = [id: number, attachType: number];
 const ENOENT = -2;
+
+// The fake kernel reads and writes through the pointers the cursor passes; what a pointer is
+// depends on the runtime (the view itself under Bun, a Deno.PointerObject under Deno), so
+// remember which view each pointer was made from.
+const views = new Map<NativePointer, ArrayBufferView>();
+const realPointer = libbpf.pointer;
+libbpf.pointer = (view) => {
+  const p = realPointer(view);
+  views.set(p, view);
+  return p;
+};
+afterAll(() => {
+  libbpf.pointer = realPointer;
+});
+const viewOf = (p: NativePointer) => views.get(p) ?? (p as unknown as ArrayBufferView);
 
 class FakeKernel implements ScanSyscalls {
   /** Newest first, like map->list. */
@@ -23,7 +38,8 @@ class FakeKernel implements ScanSyscalls {
     this.list = keys.slice();
   }
   private words(p: NativePointer): Uint32Array {
-    return p as unknown as Uint32Array; // the Bun backend's pointer is the view itself
+    const v = viewOf(p);
+    return new Uint32Array(v.buffer, v.byteOffset, v.byteLength >> 2);
   }
   private read(p: NativePointer): K {
     const w = this.words(p);
@@ -59,7 +75,7 @@ class FakeKernel implements ScanSyscalls {
     const k = this.read(key);
     this.onLookup(k);
     if (this.index(k) < 0) return ENOENT;
-    new Uint32Array((value as unknown as Uint8Array).buffer)[0] = k[0]; // value = id
+    new Uint32Array(viewOf(value).buffer)[0] = k[0]; // value = id
     return 0;
   };
   mapLookupElemFlags = (fd: number, key: NativePointer, value: NativePointer) => this.mapLookupElem(fd, key, value);
@@ -91,9 +107,9 @@ function scan(k: FakeKernel, keySize: 8 | 16 = 16, each?: (id: number, n: number
 const keys = (n: number, at = 1): K[] => Array.from({ length: n }, (_, i) => [100 + i, at] as K);
 
 describe("ScanCursor", () => {
-  test("the fake relies on the Bun backend passing views as pointers", () => {
+  test("the fake sees every buffer the cursor hands to the kernel", () => {
     const v = new Uint8Array(new ArrayBuffer(4));
-    expect(libbpf.pointer(v) as unknown).toBe(v);
+    expect(viewOf(libbpf.pointer(v))).toBe(v);
   });
 
   test("walks every entry in kernel order; empty map yields nothing", () => {
