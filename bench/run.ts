@@ -7,7 +7,7 @@
  * results, so `npm test` keeps the benchmark from rotting; it still fails if the sides disagree.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus as osCpus } from "node:os";
 import { resolve } from "node:path";
 import { possibleCpus } from "../src/index.ts";
@@ -36,11 +36,21 @@ let failed = false;
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
-/** Runs one side of a workload (a C reference or `bun bench/ts-side.ts`) and parses its JSON. */
-function side<T>(lang: "c" | "ts", workload: string, args: (string | number)[], env?: NodeJS.ProcessEnv): T {
+/** Deno from the npm devDependency (npm puts node_modules/.bin on PATH; `bun run` may not). */
+const DENO = existsSync(resolve(ROOT, "node_modules/.bin/deno")) ? resolve(ROOT, "node_modules/.bin/deno") : "deno";
+const TS_SIDE = resolve(ROOT, "bench/ts-side.ts");
+
+/**
+ * Runs one side of a workload (a C reference, `bun bench/ts-side.ts`, or the same file under
+ * `deno run -A`) and parses its JSON.
+ */
+function side<T>(lang: "c" | "ts" | "deno", workload: string, args: (string | number)[], env?: NodeJS.ProcessEnv): T {
+  const rest = [workload, ...args.map(String)];
   const [cmd, argv] = lang === "c"
     ? [cBuild(workload), args.map(String)]
-    : [process.execPath, [resolve(ROOT, "bench/ts-side.ts"), workload, ...args.map(String)]];
+    : lang === "deno"
+      ? [DENO, ["run", "-A", TS_SIDE, ...rest]]
+      : [process.execPath, [TS_SIDE, ...rest]];
   const r = spawnSync(cmd, argv, { encoding: "utf8", env: env ?? process.env });
   if (r.status !== 0) throw new Error(`${lang} ${workload} ${args.join(" ")}: exit ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
@@ -72,7 +82,8 @@ for (const [i, n] of SIZES.entries()) {
     ] as const) {
       rows.push({ workload: `hot lookup, ${label}`, unit: "ns/lookup", target: { max: 1.03, label: "≤ 1.03" },
         r: runPairs(PAIRS, () => ns(side("c", "hot_lookup", hotArgs(pin, mode))),
-          () => ns(side("ts", "hot_lookup", hotArgs(pin, mode)))) });
+          () => ns(side("ts", "hot_lookup", hotArgs(pin, mode))),
+          () => ns(side("deno", "hot_lookup", hotArgs(pin, mode)))) });
     }
     // Where the per-CPU gap comes from: the kernel refcounts the map's file on every bpf() call
     // in a multi-threaded process (shared fd table), and Bun always runs JIT/GC threads.
@@ -91,29 +102,36 @@ for (const [i, n] of SIZES.entries()) {
     };
     const coldC = () => wall(cBuild("full_scan"), [fx.pcpuPin, "1"]);
     const coldTs = () => wall(process.execPath, [resolve(ROOT, "bench/cold-start.ts"), fx.pcpuPin]);
+    const coldDeno = () => wall(DENO, ["run", "-A", resolve(ROOT, "bench/cold-start.ts"), fx.pcpuPin]);
     checkTotals("cold start", coldC().out, coldTs().out);
+    checkTotals("cold start (Deno)", coldC().out, coldDeno().out);
     rows.push({ workload: `cold start: open pin, scan ${n}, print`, unit: "ms (wall)", target: { label: "report" },
-      r: runPairs(PAIRS, () => coldC().ms, () => coldTs().ms) });
+      r: runPairs(PAIRS, () => coldC().ms, () => coldTs().ms, () => coldDeno().ms) });
   }
 
   // 2. Full scan and 3. known-key poll.
   type Scan = Totals & { ns_per_entry: number };
   const scans = scansFor(n);
   const expected = { entries: n, packets: fx.packets, bytes: fx.packets * (64 + 28) };
-  let cs: Scan | undefined, ts: Scan | undefined;
+  let cs: Scan | undefined, ts: Scan | undefined, ds: Scan | undefined;
   const scan = runPairs(PAIRS, () => (cs = side<Scan>("c", "full_scan", [fx.pcpuPin, scans])).ns_per_entry,
-    () => (ts = side<Scan>("ts", "full_scan", [fx.pcpuPin, scans])).ns_per_entry);
+    () => (ts = side<Scan>("ts", "full_scan", [fx.pcpuPin, scans])).ns_per_entry,
+    () => (ds = side<Scan>("deno", "full_scan", [fx.pcpuPin, scans])).ns_per_entry);
   checkTotals(`full scan ${n}`, cs!, ts!, expected);
+  checkTotals(`full scan ${n} (Deno)`, cs!, ds!, expected);
   rows.push({ workload: `full scan, ${n} entries (get_next_key + lookup)`, unit: "ns/entry", r: scan,
     target: { max: 1.05, label: "≤ 1.05" } });
 
-  let cp: Scan | undefined, tp: Scan | undefined;
+  let cp: Scan | undefined, tp: Scan | undefined, dp: Scan | undefined;
   const poll = runPairs(PAIRS, () => (cp = side<Scan>("c", "known_poll", [fx.pcpuPin, scans])).ns_per_entry,
-    () => (tp = side<Scan>("ts", "known_poll", [fx.pcpuPin, scans])).ns_per_entry);
+    () => (tp = side<Scan>("ts", "known_poll", [fx.pcpuPin, scans])).ns_per_entry,
+    () => (dp = side<Scan>("deno", "known_poll", [fx.pcpuPin, scans])).ns_per_entry);
   checkTotals(`known-key poll ${n}`, cp!, tp!, expected);
+  checkTotals(`known-key poll ${n} (Deno)`, cp!, dp!, expected);
   rows.push({ workload: `known-key poll, ${n} keys, 1 thread`, unit: "ns/entry", r: poll });
   rows.push({ workload: `↳ TS known-key poll vs C full scan, ${n}`, unit: "ns/entry",
-    r: { c: scan.c, ts: poll.ts, ratios: poll.ts.map((t, k) => t / scan.c[k]!) },
+    r: { c: scan.c, ts: poll.ts, ratios: poll.ts.map((t, k) => t / scan.c[k]!),
+      deno: poll.deno && { ts: poll.deno.ts, ratios: poll.deno.ts.map((t, k) => t / scan.c[k]!) } },
     target: { max: 0.55, label: "≤ 0.55" } });
   notes.push(`At ${n} entries C's own known-key poll costs ${fmt(median(poll.c) / median(scan.c), 3)} of the C full scan per entry.`);
 
@@ -129,23 +147,27 @@ for (const [i, n] of SIZES.entries()) {
 
 // 4. Per-CPU aggregation, no syscalls.
 type Agg = { ns_per_op: number; check: number };
-let aggC: Agg | undefined, aggTs: Agg | undefined;
+let aggC: Agg | undefined, aggTs: Agg | undefined, aggDeno: Agg | undefined;
 const aggArgs = [AGG.cpus, AGG.valueSize, AGG.iterations];
 rows.push({ workload: `aggregate ${AGG.cpus} CPUs × ${AGG.valueSize} B (every u64 field)`, unit: "ns/value",
   target: { max: 1.5, label: "≤ 1.5" },
   r: runPairs(PAIRS, () => (aggC = side<Agg>("c", "aggregate", aggArgs)).ns_per_op,
-    () => (aggTs = side<Agg>("ts", "aggregate", aggArgs)).ns_per_op) });
-if (aggC!.check !== aggTs!.check) {
+    () => (aggTs = side<Agg>("ts", "aggregate", aggArgs)).ns_per_op,
+    () => (aggDeno = side<Agg>("deno", "aggregate", aggArgs)).ns_per_op) });
+if (aggC!.check !== aggTs!.check || aggC!.check !== aggDeno!.check) {
   failed = true;
-  log(`aggregate: C check ${aggC!.check} ≠ TS check ${aggTs!.check}`);
+  log(`aggregate: C check ${aggC!.check}, Bun ${aggTs!.check}, Deno ${aggDeno!.check}`);
 }
 
-// 5. Allocation: GCs in the hot loops, from JSC's own log.
-const gcLookup = gcsDuring("percpu", HOT_N);
-const gcScan = gcsDuring("scan", quick ? 10_000 : 1_000_000);
-notes.unshift(`GCs during ${fmt(gcLookup.report.runs)} per-CPU lookups: **${gcLookup.gcs}**; during ` +
-  `${fmt(gcScan.report.runs)} full scans (forEach, 20 entries): **${gcScan.gcs}** (target 0).`);
-if (gcLookup.gcs + gcScan.gcs !== 0) log("allocation target missed: GCs in the hot path");
+// 5. Allocation: GCs in the hot loops, from the engines' own logs (JSC under Bun, V8 under Deno).
+for (const runtime of ["bun", "deno"] as const) {
+  const gcLookup = gcsDuring("percpu", HOT_N, runtime);
+  const gcScan = gcsDuring("scan", quick ? 10_000 : 1_000_000, runtime);
+  notes.unshift(`${runtime === "bun" ? "Bun (JSC)" : "Deno (V8)"}: GCs during ${fmt(gcLookup.report.runs)} per-CPU ` +
+    `lookups: **${gcLookup.gcs}**; during ${fmt(gcScan.report.runs)} full scans (forEach, 20 entries): ` +
+    `**${gcScan.gcs}** (target 0).`);
+  if (gcLookup.gcs + gcScan.gcs !== 0) log(`allocation target missed under ${runtime}: GCs in the hot path`);
+}
 
 // Report.
 const verdict = (row: Row) => {
@@ -153,13 +175,16 @@ const verdict = (row: Row) => {
   if (!t || t.max === undefined) return t?.label ?? "";
   return `${t.label} ${median(row.r.ratios) <= t.max ? "✓" : "✗"}`;
 };
+const denoCells = (r: PairResult) =>
+  r.deno ? `${fmt(median(r.deno.ts), 1)} | **${fmt(median(r.deno.ratios), 3)}** (${ratioRange(r.deno)})` : "– | –";
 const table = [
-  "| workload | unit | C median | TS median | TS/C (median of pairs) | range | target |",
-  "|---|---|---:|---:|---:|---:|---|",
+  "| workload | unit | C median | Bun median | Bun/C (median of pairs) | range | target | Deno median | Deno/C (range) |",
+  "|---|---|---:|---:|---:|---:|---|---:|---:|",
   ...rows.map((row) =>
     `| ${row.workload} | ${row.unit} | ${fmt(median(row.r.c), 1)} | ${fmt(median(row.r.ts), 1)} | ` +
-      `**${fmt(median(row.r.ratios), 3)}** | ${ratioRange(row.r)} | ${verdict(row)} |`),
+      `**${fmt(median(row.r.ratios), 3)}** | ${ratioRange(row.r)} | ${verdict(row)} | ${denoCells(row.r)} |`),
 ];
+const denoVersion = execFileSync(DENO, ["--version"], { encoding: "utf8" }).split("\n")[0]!.replace(/^deno /, "");
 const cpuModel = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown";
 let libbpfVersion = "unknown";
 try {
@@ -170,10 +195,11 @@ try {
 const kernel = execFileSync("uname", ["-r"], { encoding: "utf8" }).trim();
 const report = [
   `Machine: ${cpuModel}, ${osCpus().length} cores (${possibleCpus()} possible CPUs), kernel ${kernel}, ` +
-    `libbpf ${libbpfVersion}, bun ${Bun.version}, C built with gcc -O2.`,
-  `Method: ${PAIRS} C/TS pairs per workload, alternating, in one \`bun run bench\`. Each side is a fresh ` +
-    "process (bench/c/*, bench/ts-side.ts) doing the same work on the same pinned maps and timing its " +
-    "own loop after a warm-up; cold start is whole-process wall time.",
+    `libbpf ${libbpfVersion}, bun ${Bun.version}, deno ${denoVersion}, C built with gcc -O2.`,
+  `Method: ${PAIRS} rounds per workload of C, then the TypeScript under Bun, then (where a Deno column ` +
+    "is filled) the same TypeScript under Deno, in one `bun run bench`. Each side is a fresh process " +
+    "(bench/c/*, bench/ts-side.ts) doing the same work on the same pinned maps and timing its own loop " +
+    "after a warm-up; ratios are to the C run of the same round; cold start is whole-process wall time.",
   "",
   ...table,
   "",

@@ -10,17 +10,28 @@ export interface PairResult {
   c: number[];
   ts: number[];
   ratios: number[];
+  /** The same TypeScript under Deno, when measured: samples and ratios to the same C run. */
+  deno?: { ts: number[]; ratios: number[] };
 }
 
-/** Runs `c` then `ts`, `pairs` times (A B A B …); ratio = ts / c per pair. */
-export function runPairs(pairs: number, c: () => number, ts: () => number): PairResult {
+/**
+ * Runs `c` then `ts` (then `deno`, if given), `pairs` times (A B [C] A B [C] …); ratio = ts / c
+ * per pair, and deno / c against the same C sample.
+ */
+export function runPairs(pairs: number, c: () => number, ts: () => number, deno?: () => number): PairResult {
   const r: PairResult = { c: [], ts: [], ratios: [] };
+  if (deno) r.deno = { ts: [], ratios: [] };
   for (let i = 0; i < pairs; i++) {
     const a = c();
     const b = ts();
     r.c.push(a);
     r.ts.push(b);
     r.ratios.push(b / a);
+    if (deno) {
+      const d = deno();
+      r.deno!.ts.push(d);
+      r.deno!.ratios.push(d / a);
+    }
   }
   return r;
 }
@@ -28,5 +39,5 @@ export function runPairs(pairs: number, c: () => number, ts: () => number): Pair
 export const fmt = (n: number, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "–";
 
-export const ratioRange = (r: PairResult) =>
+export const ratioRange = (r: { ratios: number[] }) =>
   `${fmt(Math.min(...r.ratios), 3)}–${fmt(Math.max(...r.ratios), 3)}`;
