@@ -6,6 +6,7 @@ import { ENOENT, StorageMap } from "./storage-map.ts";
 import { asBytes } from "./percpu-values.ts";
 import type { KeyInput } from "./key.ts";
 import type { MapInfo } from "./info.ts";
+import type { ScanCursor } from "./cursor.ts";
 import { decode, type Decoded, type DecodeOptions } from "../btf/decode.ts";
 
 const lookupElem = libbpf.mapLookupElem;
@@ -138,7 +139,7 @@ export class CgroupStorageMap extends StorageMap<Uint8Array> {
   }
 
   /** A cursor whose lookups take the value's spin lock (BPF_F_LOCK). */
-  lockedCursor() {
+  lockedCursor(): ScanCursor<Uint8Array> {
     return this.cursorWithFlags(ElemFlags.F_LOCK);
   }
 

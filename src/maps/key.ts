@@ -85,7 +85,7 @@ export function encodeKey(
 /** A reusable key buffer with its native pointer, owned by one map handle or cursor. */
 export class KeyBuffer {
   /** 16 bytes even for 8-byte keys: the kernel copies only key_size of them. */
-  readonly words = new Uint32Array(new ArrayBuffer(16));
+  readonly words: Uint32Array = new Uint32Array(new ArrayBuffer(16));
   readonly pointer: NativePointer = libbpf.pointer(this.words);
 
   constructor(readonly keySize: KeySize) {}
