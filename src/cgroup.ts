@@ -1,7 +1,9 @@
 /** cgroup v2: where it is mounted, cgroup ids, and a small create/join/remove helper. */
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import {
-  existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync, writeFileSync,
-} from "node:fs";
+  EBUSY, ENOENT, inodeOf, joinBytes, listDir, readText, removeDir, toBytePath, writeText, type BytePath,
+} from "./bytepath.ts";
+import { errnoName } from "./errors.ts";
 import { isAbsolute, join, resolve } from "node:path";
 
 let root: string | undefined;
@@ -62,7 +64,7 @@ export function cgroupId(path: string): number {
 
 /** A cgroup found by the walk: its path as bytes (for the filesystem) and as display text. */
 interface Found {
-  bytes: Buffer;
+  bytes: BytePath;
   display: string;
 }
 const pathById = new Map<number, Found>();
@@ -83,21 +85,11 @@ export function displayName(name: Uint8Array): string {
   }
 }
 
-function walk(dir: Found): void {
-  pathById.set(Number(statSync(dir.bytes, { bigint: true }).ino), dir);
-  let names: Buffer[];
-  try {
-    names = readdirSync(dir.bytes, { encoding: "buffer" });
-  } catch {
-    return; // removed while we walked
-  }
-  for (const name of names) {
-    const bytes = Buffer.concat([dir.bytes, Buffer.from("/"), name]);
-    try {
-      if (statSync(bytes).isDirectory()) walk({ bytes, display: `${dir.display}/${displayName(name)}` });
-    } catch {
-      // removed while we walked
-    }
+/** Records `dir` (inode `ino`) and every cgroup below it; readdir's d_ino is the cgroup id. */
+function walk(dir: Found, ino: number): void {
+  pathById.set(ino, dir);
+  for (const e of listDir(dir.bytes) ?? []) { // null: removed while we walked
+    if (e.isDir) walk({ bytes: joinBytes(dir.bytes, e.name), display: `${dir.display}/${displayName(e.name)}` }, e.ino);
   }
 }
 
@@ -111,11 +103,7 @@ export function resolveCgroupPath(id: number | bigint, options: { fresh?: boolea
   const key = Number(id);
   const cached = pathById.get(key);
   if (cached !== undefined) {
-    try {
-      if (Number(statSync(cached.bytes, { bigint: true }).ino) === key) return cached.display;
-    } catch {
-      // gone
-    }
+    if (inodeOf(cached.bytes) === key) return cached.display;
     pathById.delete(key);
   }
   const now = Date.now();
@@ -123,7 +111,8 @@ export function resolveCgroupPath(id: number | bigint, options: { fresh?: boolea
   lastWalk = now;
   pathById.clear();
   const root = cgroupRoot();
-  walk({ bytes: Buffer.from(root), display: root });
+  const rootBytes = toBytePath(root);
+  walk({ bytes: rootBytes, display: root }, inodeOf(rootBytes) ?? -1);
   return pathById.get(key)?.display ?? null;
 }
 
@@ -192,39 +181,28 @@ export class Cgroup implements Disposable {
   }
 }
 
-/** rmdir -r for cgroups (plain rm -r fails: the interface files cannot be unlinked). */
-export function removeCgroupTree(path: string | Buffer): void {
-  // Bytes all the way down: a child's name need not be UTF-8.
-  const dir = typeof path === "string" ? Buffer.from(path) : path;
-  if (!existsSync(dir)) return;
-  // (Bun returns Buffers, not Dirents, for withFileTypes with buffer names: stat instead.)
-  for (const name of readdirSync(dir, { encoding: "buffer" })) {
-    const child = Buffer.concat([dir, Buffer.from("/"), name]);
-    try {
-      if (lstatSync(child).isDirectory()) removeCgroupTree(child);
-    } catch {
-      // removed meanwhile
-    }
-  }
-  const parentProcs = Buffer.concat([dir, Buffer.from("/../cgroup.procs")]);
-  const procs = Buffer.concat([dir, Buffer.from("/cgroup.procs")]);
+/**
+ * rmdir -r for cgroups (plain rm -r fails: the interface files cannot be unlinked). Works on
+ * bytes all the way down: a child's name need not be UTF-8.
+ */
+export function removeCgroupTree(path: string | Uint8Array): void {
+  const dir = toBytePath(path);
+  const entries = listDir(dir);
+  if (entries === null) return; // already gone
+  for (const e of entries) if (e.isDir) removeCgroupTree(joinBytes(dir, e.name));
+  const parentProcs = joinBytes(dir, "../cgroup.procs");
+  const procs = joinBytes(dir, "cgroup.procs");
   for (let attempt = 0; ; attempt++) {
-    try {
-      rmdirSync(dir);
-      return;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") return;
-      if (code !== "EBUSY" || attempt >= 50) throw e;
-      // Processes still inside (or exiting): move the live ones out, give the rest a moment.
-      for (const pid of readFileSync(procs, "utf8").split("\n").filter(Boolean)) {
-        try {
-          writeFileSync(parentProcs, `${pid}\n`);
-        } catch {
-          // exited meanwhile
-        }
-      }
-      sleepMs(10);
+    const rc = removeDir(dir);
+    if (rc === 0 || rc === ENOENT) return;
+    if (rc !== EBUSY || attempt >= 50) {
+      throw new Error(`cgstore: cannot remove cgroup ${displayName(dir)}: ${errnoName(-rc)}` +
+        (rc === EBUSY ? " (processes that will not leave, or a child cgroup created meanwhile)" : ""));
     }
+    // Processes still inside (or exiting): move the live ones out, give the rest a moment.
+    for (const pid of (readText(procs) ?? "").split("\n").filter(Boolean)) {
+      writeText(parentProcs, `${pid}\n`); // fails only for a pid that exited meanwhile
+    }
+    sleepMs(10);
   }
 }

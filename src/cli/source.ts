@@ -2,7 +2,9 @@
  * Where `serve` and `top` get their numbers: the bundled counter attached to every cgroup of a
  * subtree (`--cgroup`, new cgroups picked up on refresh), or a pinned map of the user's (`--map`).
  */
-import { closeSync, constants, openSync, readdirSync, statSync } from "node:fs";
+import {
+  closeFd, inodeOf, joinBytes, listDir, openDirectory, toBytePath, type BytePath,
+} from "../bytepath.ts";
 import {
   BpfObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
 } from "../index.ts";
@@ -10,22 +12,11 @@ import { nativeBuild } from "./native.ts";
 import { UsageError } from "./errors.ts";
 
 
-/** Every directory under `dir` (inclusive), as byte paths (names may be any bytes). */
-function cgroupDirs(dir: Buffer, out: Buffer[] = []): Buffer[] {
-  out.push(dir);
-  let names: Buffer[];
-  try {
-    names = readdirSync(dir, { encoding: "buffer" });
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    const child = Buffer.concat([dir, Buffer.from("/"), name]);
-    try {
-      if (statSync(child).isDirectory()) cgroupDirs(child, out);
-    } catch {
-      // removed meanwhile
-    }
+/** Every cgroup under `dir` (inclusive) with its id, as byte paths (names may be any bytes). */
+function cgroupDirs(dir: BytePath, ino: number, out: { path: BytePath; id: number }[] = []) {
+  out.push({ path: dir, id: ino });
+  for (const e of listDir(dir) ?? []) { // null: removed meanwhile
+    if (e.isDir) cgroupDirs(joinBytes(dir, e.name), e.ino, out);
   }
   return out;
 }
@@ -88,16 +79,12 @@ export class Source {
   /** Attaches to new cgroups of the subtree (--cgroup), then rediscovers keys. */
   refresh(): void {
     if (this.obj && this.dir !== undefined) {
-      for (const path of cgroupDirs(Buffer.from(this.dir))) {
-        let fd: number;
+      const top = toBytePath(this.dir);
+      for (const { path, id } of cgroupDirs(top, inodeOf(top) ?? -1)) {
+        if (this.attached.has(id)) continue;
+        const fd = openDirectory(path);
+        if (fd === null) continue; // removed meanwhile
         try {
-          fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
-        } catch {
-          continue; // removed meanwhile
-        }
-        try {
-          const id = Number(statSync(path, { bigint: true }).ino);
-          if (this.attached.has(id)) continue;
           // Record each attachment as it succeeds, so a failure halfway is not attached twice
           // by the next refresh and is detached by close().
           const list: CgroupAttachment[] = [];
@@ -105,7 +92,7 @@ export class Source {
           list.push(this.obj.program("count_egress").attachCgroup(fd));
           list.push(this.obj.program("count_ingress").attachCgroup(fd));
         } finally {
-          closeSync(fd);
+          closeFd(fd);
         }
       }
     }

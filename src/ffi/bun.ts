@@ -6,7 +6,7 @@
  * - the library is never `close()`d: calling a symbol after close segfaults on Bun 1.4.
  * @internal
  */
-import { dlopen, read, toArrayBuffer, CString, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, read, toArrayBuffer, CString, type Pointer } from "bun:ffi";
 import type { Libbpf, NativeHandle, NativePointer } from "./types.ts";
 import { libbpfMissing } from "./load-error.ts";
 
@@ -58,6 +58,14 @@ function openLibc() {
     close: { args: ["i32"], returns: "i32" },
     fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
     __errno_location: { args: [], returns: "ptr" },
+    opendir: { args: ["buffer"], returns: "ptr" },
+    readdir64: { args: ["ptr"], returns: "ptr" },
+    closedir: { args: ["ptr"], returns: "i32" },
+    stat: { args: ["buffer", "buffer"], returns: "i32" },
+    open: { args: ["buffer", "i32"], returns: "i32" },
+    read: { args: ["i32", "buffer", "u64"], returns: FFIType.i64_fast },
+    write: { args: ["i32", "buffer", "u64"], returns: FFIType.i64_fast },
+    rmdir: { args: ["buffer"], returns: "i32" },
   } as const);
 }
 
@@ -148,6 +156,38 @@ export const libbpf: Libbpf = {
       lib.btf__free(btf);
     }
   },
+
+  readDir: (path) => {
+    const dir = libc.opendir(path) as Pointer | null;
+    if (dir === null) return -errno();
+    const out: Uint8Array[] = [];
+    try {
+      for (let e = libc.readdir64(dir) as Pointer | null; e !== null; e = libc.readdir64(dir) as Pointer | null) {
+        out.push(new Uint8Array(toArrayBuffer(e, 0, read.u16(e, 16))).slice()); // d_reclen
+      }
+    } finally {
+      libc.closedir(dir);
+    }
+    return out;
+  },
+  statIno: (path) => {
+    const st = new Uint8Array(256); // sizeof(struct stat) is 144 on x86-64, 128 on arm64
+    if (libc.stat(path, st) !== 0) return -errno();
+    return Number(new DataView(st.buffer).getBigUint64(8, true));
+  },
+  open: (path, flags) => {
+    const fd = libc.open(path, flags);
+    return fd >= 0 ? fd : -errno();
+  },
+  read: (fd, buf) => {
+    const n = Number(libc.read(fd, buf, buf.byteLength));
+    return n >= 0 ? n : -errno();
+  },
+  write: (fd, buf) => {
+    const n = Number(libc.write(fd, buf, buf.byteLength));
+    return n >= 0 ? n : -errno();
+  },
+  rmdir: (path) => (libc.rmdir(path) === 0 ? 0 : -errno()),
 
   close: (fd) => (libc.close(fd) === 0 ? 0 : -errno()),
   dupCloexec: (fd) => {

@@ -16,7 +16,7 @@ import { libbpfMissing } from "./load-error.ts";
 /** An opaque pointer object (`Deno.PointerObject`); `null` is NULL. */
 type PointerObject = { readonly __denoPointer: unique symbol };
 type Pointer = PointerObject | null;
-type NativeType = "i32" | "u32" | "u64" | "pointer" | "buffer" | "void";
+type NativeType = "i32" | "u32" | "u64" | "usize" | "isize" | "pointer" | "buffer" | "void";
 type Fn = (...args: never[]) => unknown;
 
 /** The subset of the `Deno` namespace this backend uses, as Deno 2 declares it. */
@@ -26,7 +26,11 @@ interface DenoFfi {
   };
   UnsafePointer: { of(view: ArrayBufferView): Pointer };
   UnsafePointerView: {
-    new (p: PointerObject): { getInt32(offset?: number): number; copyInto(dst: Uint8Array, offset?: number): void };
+    new (p: PointerObject): {
+      getInt32(offset?: number): number;
+      getUint16(offset?: number): number;
+      copyInto(dst: Uint8Array, offset?: number): void;
+    };
     getCString(p: PointerObject): string;
   };
   env: { get(name: string): string | undefined };
@@ -80,11 +84,19 @@ const LIBC = {
   close: { parameters: ["i32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
+  opendir: { parameters: ["buffer"], result: "pointer" },
+  readdir64: { parameters: ["pointer"], result: "pointer" },
+  closedir: { parameters: ["pointer"], result: "i32" },
+  stat: { parameters: ["buffer", "buffer"], result: "i32" },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  rmdir: { parameters: ["buffer"], result: "i32" },
 } as const;
 
 /** Typed call signatures of what we declared: numbers, pointers and byte buffers. */
 type Param<T> = T extends "pointer" ? Pointer : T extends "buffer" ? Uint8Array | null : T extends "u64" ? bigint : number;
-type Result<T> = T extends "pointer" ? Pointer : T extends "void" ? void : number;
+type Result<T> = T extends "pointer" ? Pointer : T extends "void" ? void : T extends "isize" ? number | bigint : number;
 type Symbols<D> = {
   [K in keyof D]: D[K] extends { parameters: infer P extends readonly unknown[]; result: infer R }
     ? (...args: { [I in keyof P]: Param<P[I]> }) => Result<R>
@@ -192,6 +204,41 @@ export const libbpf: Libbpf = {
       lib.btf__free(btf);
     }
   },
+
+  readDir: (path) => {
+    const dir = libc.opendir(path);
+    if (dir === null) return -errno();
+    const out: Uint8Array[] = [];
+    try {
+      for (let e = libc.readdir64(dir); e !== null; e = libc.readdir64(dir)) {
+        const view = new Deno.UnsafePointerView(e);
+        const record = new Uint8Array(view.getUint16(16)); // d_reclen
+        view.copyInto(record);
+        out.push(record);
+      }
+    } finally {
+      libc.closedir(dir);
+    }
+    return out;
+  },
+  statIno: (path) => {
+    const st = new Uint8Array(256); // sizeof(struct stat) is 144 on x86-64, 128 on arm64
+    if (libc.stat(path, st) !== 0) return -errno();
+    return Number(new DataView(st.buffer).getBigUint64(8, true));
+  },
+  open: (path, flags) => {
+    const fd = libc.open(path, flags);
+    return fd >= 0 ? fd : -errno();
+  },
+  read: (fd, buf) => {
+    const n = Number(libc.read(fd, buf, buf.byteLength));
+    return n >= 0 ? n : -errno();
+  },
+  write: (fd, buf) => {
+    const n = Number(libc.write(fd, buf, buf.byteLength));
+    return n >= 0 ? n : -errno();
+  },
+  rmdir: (path) => (libc.rmdir(path) === 0 ? 0 : -errno()),
 
   close: (fd) => (libc.close(fd) === 0 ? 0 : -errno()),
   dupCloexec: (fd) => {

@@ -1,5 +1,5 @@
 /**
- * The runtime-neutral surface of libbpf (and the two libc calls we need) that the rest of
+ * The runtime-neutral surface of libbpf (and the few libc calls we need) that the rest of
  * cgstore is written against. `src/ffi/` is the only place that knows which FFI runs it.
  *
  * Conventions, from libbpf 1.x: low-level calls return a non-negative result or `-errno`;
@@ -62,6 +62,23 @@ export interface Libbpf {
 
   /** The raw BTF blob of kernel BTF object `id` (copied out of libbpf), or `-errno`. */
   btfRawById(id: number): Uint8Array | number;
+
+  /*
+   * libc calls on byte paths, for cgroup directories: a cgroup name may be any bytes but "/"
+   * and NUL, which string-path file APIs (Deno's) cannot address. Paths end in a NUL byte.
+   */
+  /** opendir + readdir64 + closedir: each entry's `struct dirent64`, copied out, or `-errno`. */
+  readDir(path: Uint8Array): Uint8Array[] | number;
+  /** `stat(2)`'s `st_ino` (at the same offset on x86-64 and arm64), or `-errno`. */
+  statIno(path: Uint8Array): number;
+  /** `open(2)` without a mode; returns an fd or `-errno`. */
+  open(path: Uint8Array, flags: number): number;
+  /** `read(2)` into `buf`: bytes read or `-errno`. */
+  read(fd: number, buf: Uint8Array): number;
+  /** `write(2)` of `buf`: bytes written or `-errno`. */
+  write(fd: number, buf: Uint8Array): number;
+  /** `rmdir(2)`: 0 or `-errno`. */
+  rmdir(path: Uint8Array): number;
 
   /** libc `close(2)`; returns 0 or `-errno`. */
   close(fd: number): number;

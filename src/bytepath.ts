@@ -1,0 +1,140 @@
+/**
+ * Directory operations on byte paths, for walking and removing cgroup trees. A cgroup's name
+ * may hold any byte but "/" and NUL; string-path file APIs cannot address one that is not
+ * UTF-8 (Deno's turn such bytes into U+FFFD), so these go through libc via the FFI layer and
+ * behave the same on every runtime.
+ * @internal
+ */
+import { libbpf } from "./ffi/index.ts";
+import { errnoName } from "./errors.ts";
+
+/** A path as bytes, without the terminating NUL. */
+export type BytePath = Uint8Array;
+
+const encoder = new TextEncoder();
+export const ENOENT = -2;
+export const EBUSY = -16;
+const ENOTDIR = -20;
+const DT_DIR = 4;
+const O_RDONLY = 0, O_WRONLY = 1, O_DIRECTORY = 0o200000, O_CLOEXEC = 0o2000000;
+
+export function toBytePath(path: string | Uint8Array): BytePath {
+  return typeof path === "string" ? encoder.encode(path) : path;
+}
+
+/** `dir` + "/" + `name`. */
+export function joinBytes(dir: BytePath, name: Uint8Array | string): BytePath {
+  const n = toBytePath(name);
+  const out = new Uint8Array(dir.length + 1 + n.length);
+  out.set(dir);
+  out[dir.length] = 0x2f;
+  out.set(n, dir.length + 1);
+  return out;
+}
+
+/** NUL-terminated copy for libc. */
+function cstr(path: BytePath): Uint8Array {
+  const out = new Uint8Array(path.length + 1);
+  out.set(path);
+  return out;
+}
+
+/** For error messages: the path as text, with bytes that are not UTF-8 as U+FFFD. */
+const show = (path: BytePath) => new TextDecoder().decode(path);
+
+function fail(op: string, path: BytePath, rc: number): Error {
+  const err = new Error(`cgstore: ${op} ${show(path)}: ${errnoName(-rc)}`) as Error & { errno: number; code: string };
+  err.errno = -rc;
+  err.code = errnoName(-rc);
+  return err;
+}
+
+export interface DirEntry {
+  /** The entry's name, as the bytes the kernel holds. */
+  name: Uint8Array;
+  /** Its inode number (for a cgroup: the cgroup id). */
+  ino: number;
+  isDir: boolean;
+}
+
+/** Entries of `dir` (without "." and ".."), or null when it is gone or not a directory. */
+export function listDir(dir: BytePath): DirEntry[] | null {
+  const records = libbpf.readDir(cstr(dir));
+  if (typeof records === "number") {
+    if (records === ENOENT || records === ENOTDIR) return null;
+    throw fail("cannot list", dir, records);
+  }
+  const out: DirEntry[] = [];
+  for (const r of records) {
+    // struct dirent64: d_ino u64 @0, d_off @8, d_reclen u16 @16, d_type u8 @18, d_name @19.
+    const end = r.indexOf(0, 19);
+    const name = r.subarray(19, end < 0 ? r.length : end);
+    if ((name.length === 1 && name[0] === 0x2e) || (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)) continue;
+    const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
+    out.push({ name, ino: v.getUint32(0, true) + v.getUint32(4, true) * 2 ** 32, isDir: r[18] === DT_DIR });
+  }
+  return out;
+}
+
+/** The inode number of `path`, or null when it does not exist. */
+export function inodeOf(path: BytePath): number | null {
+  const ino = libbpf.statIno(cstr(path));
+  if (ino === ENOENT || ino === ENOTDIR) return null;
+  if (ino < 0) throw fail("cannot stat", path, ino);
+  return ino;
+}
+
+/** An O_RDONLY|O_DIRECTORY fd for `dir` (close it with {@link closeFd}), or null when gone. */
+export function openDirectory(dir: BytePath): number | null {
+  const fd = libbpf.open(cstr(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd === ENOENT || fd === ENOTDIR) return null;
+  if (fd < 0) throw fail("cannot open", dir, fd);
+  return fd;
+}
+
+export function closeFd(fd: number): void {
+  libbpf.close(fd);
+}
+
+/** rmdir(2): 0 or `-errno`. */
+export function removeDir(dir: BytePath): number {
+  return libbpf.rmdir(cstr(dir));
+}
+
+/** A small text file (cgroup.procs), or null when it is gone. */
+export function readText(path: BytePath): string | null {
+  const fd = libbpf.open(cstr(path), O_RDONLY | O_CLOEXEC);
+  if (fd === ENOENT) return null;
+  if (fd < 0) throw fail("cannot open", path, fd);
+  try {
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const buf = new Uint8Array(4096);
+      const n = libbpf.read(fd, buf);
+      if (n < 0) throw fail("cannot read", path, n);
+      if (n === 0) break;
+      chunks.push(buf.subarray(0, n));
+    }
+    const all = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      all.set(c, at);
+      at += c.length;
+    }
+    return new TextDecoder().decode(all);
+  } finally {
+    libbpf.close(fd);
+  }
+}
+
+/** Writes `text` to an existing file in one write(2) (cgroup.procs takes one pid per write): 0 or `-errno`. */
+export function writeText(path: BytePath, text: string): number {
+  const fd = libbpf.open(cstr(path), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return fd;
+  try {
+    const n = libbpf.write(fd, encoder.encode(text));
+    return n < 0 ? n : 0;
+  } finally {
+    libbpf.close(fd);
+  }
+}
