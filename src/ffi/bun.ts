@@ -9,6 +9,7 @@
 import { dlopen, FFIType, read, toArrayBuffer, CString, type Pointer } from "bun:ffi";
 import type { Libbpf, NativeHandle, NativePointer } from "./types.ts";
 import { libbpfMissing } from "./load-error.ts";
+import { posixCalls, type RawLibc } from "./posix.ts";
 
 const path = process.env.LIBBPF_PATH || "libbpf.so.1";
 
@@ -72,7 +73,6 @@ function openLibc() {
 const lib = open().symbols;
 const libc = openLibc().symbols;
 const errnoAddress = libc.__errno_location() as Pointer;
-const F_DUPFD_CLOEXEC = 1030;
 
 /** Encodes a JS string as a NUL-terminated buffer for `ptr` parameters that may be NULL. */
 function cstr(s: string): Uint8Array {
@@ -170,29 +170,6 @@ export const libbpf: Libbpf = {
     }
     return out;
   },
-  statIno: (path) => {
-    const st = new Uint8Array(256); // sizeof(struct stat) is 144 on x86-64, 128 on arm64
-    if (libc.stat(path, st) !== 0) return -errno();
-    return Number(new DataView(st.buffer).getBigUint64(8, true));
-  },
-  open: (path, flags) => {
-    const fd = libc.open(path, flags);
-    return fd >= 0 ? fd : -errno();
-  },
-  read: (fd, buf) => {
-    const n = Number(libc.read(fd, buf, buf.byteLength));
-    return n >= 0 ? n : -errno();
-  },
-  write: (fd, buf) => {
-    const n = Number(libc.write(fd, buf, buf.byteLength));
-    return n >= 0 ? n : -errno();
-  },
-  rmdir: (path) => (libc.rmdir(path) === 0 ? 0 : -errno()),
-
-  close: (fd) => (libc.close(fd) === 0 ? 0 : -errno()),
-  dupCloexec: (fd) => {
-    const r = libc.fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    return r >= 0 ? r : -errno();
-  },
+  ...posixCalls(libc as RawLibc, errno),
   errno,
 };

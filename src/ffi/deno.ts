@@ -12,6 +12,7 @@
  */
 import type { Libbpf, NativeHandle, NativePointer } from "./types.ts";
 import { libbpfMissing } from "./load-error.ts";
+import { posixCalls } from "./posix.ts";
 
 /** An opaque pointer object (`Deno.PointerObject`); `null` is NULL. */
 type PointerObject = { readonly __denoPointer: unique symbol };
@@ -123,7 +124,6 @@ const lib = open();
 const libc = dlopen("libc.so.6", LIBC);
 const errnoView = new Deno.UnsafePointerView(libc.__errno_location()!);
 const errno = () => errnoView.getInt32(0);
-const F_DUPFD_CLOEXEC = 1030;
 
 const encoder = new TextEncoder();
 /** A NUL-terminated copy of `s` for `const char *` parameters. */
@@ -221,29 +221,6 @@ export const libbpf: Libbpf = {
     }
     return out;
   },
-  statIno: (path) => {
-    const st = new Uint8Array(256); // sizeof(struct stat) is 144 on x86-64, 128 on arm64
-    if (libc.stat(path, st) !== 0) return -errno();
-    return Number(new DataView(st.buffer).getBigUint64(8, true));
-  },
-  open: (path, flags) => {
-    const fd = libc.open(path, flags);
-    return fd >= 0 ? fd : -errno();
-  },
-  read: (fd, buf) => {
-    const n = Number(libc.read(fd, buf, buf.byteLength));
-    return n >= 0 ? n : -errno();
-  },
-  write: (fd, buf) => {
-    const n = Number(libc.write(fd, buf, buf.byteLength));
-    return n >= 0 ? n : -errno();
-  },
-  rmdir: (path) => (libc.rmdir(path) === 0 ? 0 : -errno()),
-
-  close: (fd) => (libc.close(fd) === 0 ? 0 : -errno()),
-  dupCloexec: (fd) => {
-    const r = libc.fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    return r >= 0 ? r : -errno();
-  },
+  ...posixCalls(libc, errno),
   errno,
 };
