@@ -129,9 +129,14 @@ describe.skipIf(!bpf.ok)("cgstore dump", () => {
     const child = spawn(process.execPath, [MAIN, "dump", pin, "--json", "--watch", "0.2"], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout!.on("data", (d: Buffer) => (out += d));
-    await Bun.sleep(300);
+    // Wait for samples rather than fixed times: in an emulated guest (test/kernels) the child
+    // can take longer than 300 ms to start, and traffic sent before its first sample shows no rate.
+    const lines = () => out.split("\n").length - 1;
+    const until = async (ok: () => boolean) => { for (let i = 0; i < 200 && !ok(); i++) await Bun.sleep(50); };
+    await until(() => lines() >= 1);
     sendUdp(cg, 100, 10);
-    await Bun.sleep(700);
+    const sent = lines();
+    await until(() => lines() >= sent + 2);
     child.kill("SIGINT");
     expect(await new Promise((ok) => child.once("exit", ok))).toBe(0);
     const samples = out.trim().split("\n").map((l) => JSON.parse(l));
