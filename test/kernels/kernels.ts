@@ -108,7 +108,11 @@ function fetchKernel(pkg: string, dir: string): void {
     renameSync(join(out, "boot"), keep); // modules are not needed: everything the guest uses is built in
     writeFileSync(join(keep, "VERSION"), `${deb.split("_")[1] ?? "?"}\n`); // name_version_arch.deb
     rmSync(dir, { recursive: true, force: true });
-    renameSync(keep, dir);
+    try {
+      renameSync(keep, dir);
+    } catch (e) {
+      if (!cachedVmlinuz(dir)) throw e; // else a concurrent run just put the same kernel there
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
