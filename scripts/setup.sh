@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-# 1. System packages: libbpf (runtime + headers), clang for -target bpf, a C compiler, make.
+# 1. System packages: libbpf (runtime + headers), clang for -target bpf, a C compiler, make;
+#    qemu and busybox for the kernel matrix.
 need=()
 has_lib() { compgen -G "/usr/lib/*/$1" >/dev/null || compgen -G "/lib/*/$1" >/dev/null || [ -e "/usr/lib/$1" ]; }
 has_lib libbpf.so.1 || need+=(libbpf1)
@@ -20,6 +21,15 @@ command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 [ -f /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
+# The kernel matrix (test/kernels/) boots Debian kernels in qemu with a busybox initramfs. Only
+# it needs these, so without root they are reported and the matrix skips itself.
+matrix=()
+command -v qemu-system-x86_64 >/dev/null || matrix+=(qemu-system-x86)
+[ -x /bin/busybox ] || command -v busybox >/dev/null || matrix+=(busybox-static)
+if [ ${#matrix[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then need+=("${matrix[@]}")
+  else say "kernel matrix will be skipped: missing ${matrix[*]} (sudo apt-get install -y ${matrix[*]})"; fi
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     say "missing Debian packages: ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}"

@@ -24,6 +24,8 @@ const HEADER_WORDS = 6;
  * and an import that loads libbpf makes their startup asynchronous). */
 const U32 = 4294967296;
 const SEQ = 0, STATE = 1, ID_LO = 2, ID_HI = 3, ATTACH = 4, POLL = 5;
+/** How long one odd seq may last before a reader decides its writer died mid-row. */
+const STUCK_WRITER_MS = 1000;
 /** Attach type stored for 8-byte (id-only) keys. */
 export const NO_ATTACH_TYPE = 0xffffffff;
 
@@ -131,16 +133,18 @@ export class ResultsTable {
    */
   read(slot: number, out: Float64Array): number {
     const w = this.words, b = this.base(slot), n = Math.min(out.length, this.fields);
-    // A writer that died mid-row (a terminated Worker) leaves seq odd forever: give up when the
-    // same odd seq is seen for a long time. A live writer moves seq on, however often it gets
-    // in the way (a busy writer on a loaded machine can, millions of times).
-    let stuck = 0, last = -1;
-    for (;;) {
+    let oddSeq = -1, oddSince = 0;
+    for (let spins = 0; ; spins++) {
       const s1 = Atomics.load(w, b + SEQ);
       if (s1 & 1) {
-        stuck = s1 === last ? stuck + 1 : 0;
-        last = s1;
-        if (stuck > 10_000_000) throw new Error(`slot ${slot}: its writer never finished (seq ${s1})`);
+        // A writer that died mid-row (a terminated Worker) leaves seq odd forever. One that is
+        // merely descheduled (a loaded machine) leaves it odd for a while, and one writing
+        // nonstop makes it odd again and again: give up only on the same odd seq for a long
+        // time, checking the clock once per ~1M spins.
+        if ((spins & 0xfffff) === 0xfffff) {
+          if (s1 !== oddSeq) (oddSeq = s1), (oddSince = Date.now());
+          else if (Date.now() - oddSince > STUCK_WRITER_MS) throw new Error(`slot ${slot}: its writer never finished (seq ${s1})`);
+        }
         continue;
       }
       const poll = Atomics.load(w, b + POLL);

@@ -127,11 +127,15 @@ describe.skipIf(!bpf.ok)("cgstore dump", () => {
     const child = spawnCli(["dump", pin, "--json", "--watch", "0.2"], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout!.on("data", (d: Buffer) => (out += d));
-    // The first sample means the command is up and its SIGINT handler is in place (Deno's
-    // first start of the CLI, which compiles it, can take longer than a second).
-    for (const end = Date.now() + 10_000; !out.includes("\n") && Date.now() < end;) await sleep(20);
+    // Wait for samples rather than fixed times: the first sample means the command is up and
+    // its SIGINT handler is in place (Deno's first start compiles the CLI; an emulated guest in
+    // test/kernels is slow), and traffic sent before it would show no rate.
+    const lines = () => out.split("\n").length - 1;
+    const until = async (ok: () => boolean) => { for (let i = 0; i < 200 && !ok(); i++) await sleep(50); };
+    await until(() => lines() >= 1);
     sendUdp(cg, 100, 10);
-    await sleep(700);
+    const sent = lines();
+    await until(() => lines() >= sent + 2);
     // process.kill, not child.kill: Deno's node:child_process reports a child it has signalled
     // as killed by that signal even when the child handles it and exits 0.
     process.kill(child.pid!, "SIGINT");
