@@ -17,7 +17,7 @@ test("a writer that finishes late is waited for (descheduled writers on a loaded
   // Finish the write from another thread 300 ms later, while read() spins.
   const w = new Worker(URL.createObjectURL(new Blob([
     "self.onmessage = (e) => { const a = new Int32Array(e.data); postMessage(0); Atomics.wait(a, 1, 0, 300); Atomics.store(a, 0, 2); };",
-  ], { type: "application/javascript" })));
+  ], { type: "application/javascript" })), { type: "module" });
   const waiting = new Promise((ok) => w.addEventListener("message", ok, { once: true }));
   w.postMessage(table.buffer);
   await waiting; // the worker is running (slow to start in emulated guests), now spin
