@@ -5,6 +5,7 @@
  * behave the same on every runtime.
  * @internal
  */
+import { constants } from "node:fs";
 import { libbpf } from "./ffi/index.ts";
 import { errnoName } from "./errors.ts";
 
@@ -15,8 +16,13 @@ const encoder = new TextEncoder();
 export const ENOENT = -2;
 export const EBUSY = -16;
 const ENOTDIR = -20;
-const DT_DIR = 4;
-const O_RDONLY = 0, O_WRONLY = 1, O_DIRECTORY = 0o200000, O_CLOEXEC = 0o2000000;
+const DT_UNKNOWN = 0, DT_DIR = 4;
+const S_IFMT = 0o170000, S_IFDIR = 0o040000;
+const AT_FDCWD = -100, AT_EMPTY_PATH = 0x1000;
+// O_DIRECTORY differs by architecture (x86-64 0o200000 is O_DIRECT on arm64): take the
+// platform's. O_CLOEXEC (0o2000000) is the same on x86-64 and arm64.
+const { O_RDONLY, O_WRONLY, O_DIRECTORY } = constants;
+const O_CLOEXEC = 0o2000000;
 
 export function toBytePath(path: string | Uint8Array): BytePath {
   return typeof path === "string" ? encoder.encode(path) : path;
@@ -32,8 +38,11 @@ export function joinBytes(dir: BytePath, name: Uint8Array | string): BytePath {
   return out;
 }
 
-/** NUL-terminated copy for libc. */
+/** NUL-terminated copy for libc; a NUL inside would silently cut the path short. */
 function cstr(path: BytePath): Uint8Array {
+  if (path.includes(0)) {
+    throw new RangeError(`cgstore: path ${JSON.stringify(show(path))} contains a NUL byte; paths cannot hold one`);
+  }
   const out = new Uint8Array(path.length + 1);
   out.set(path);
   return out;
@@ -71,17 +80,38 @@ export function listDir(dir: BytePath): DirEntry[] | null {
     const name = r.subarray(19, end < 0 ? r.length : end);
     if ((name.length === 1 && name[0] === 0x2e) || (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)) continue;
     const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
-    out.push({ name, ino: v.getUint32(0, true) + v.getUint32(4, true) * 2 ** 32, isDir: r[18] === DT_DIR });
+    const ino = v.getUint32(0, true) + v.getUint32(4, true) * 2 ** 32;
+    // Filesystems may leave d_type unknown (cgroupfs fills it in): then ask stat.
+    const isDir = r[18] === DT_UNKNOWN ? isDirectory(joinBytes(dir, name)) : r[18] === DT_DIR;
+    out.push({ name, ino, isDir });
   }
   return out;
 }
 
+function isDirectory(path: BytePath): boolean {
+  const st = libbpf.statx(AT_FDCWD, cstr(path), 0);
+  return typeof st !== "number" && (st.mode & S_IFMT) === S_IFDIR;
+}
+
 /** The inode number of `path`, or null when it does not exist. */
 export function inodeOf(path: BytePath): number | null {
-  const ino = libbpf.statIno(cstr(path));
-  if (ino === ENOENT || ino === ENOTDIR) return null;
-  if (ino < 0) throw fail("cannot stat", path, ino);
-  return ino;
+  const st = libbpf.statx(AT_FDCWD, cstr(path), 0);
+  if (st === ENOENT || st === ENOTDIR) return null;
+  if (typeof st === "number") throw fail("cannot stat", path, st);
+  return st.ino;
+}
+
+/** The inode number of the file `fd` is open on. */
+export function inodeOfFd(fd: number): number {
+  const st = libbpf.statx(fd, new Uint8Array(1), AT_EMPTY_PATH);
+  if (typeof st === "number") throw new Error(`cgstore: cannot stat fd ${fd}: ${errnoName(-st)}`);
+  return st.ino;
+}
+
+/** The target of a symbolic link (e.g. `/proc/self/fd/N`), or null when it cannot be read. */
+export function readLink(path: string): string | null {
+  const target = libbpf.readlink(cstr(toBytePath(path)));
+  return typeof target === "number" ? null : new TextDecoder().decode(target);
 }
 
 /** An O_RDONLY|O_DIRECTORY fd for `dir` (close it with {@link closeFd}), or null when gone. */

@@ -88,7 +88,13 @@ export function displayName(name: Uint8Array): string {
 /** Records `dir` (inode `ino`) and every cgroup below it; readdir's d_ino is the cgroup id. */
 function walk(dir: Found, ino: number): void {
   pathById.set(ino, dir);
-  for (const e of listDir(dir.bytes) ?? []) { // null: removed while we walked
+  let entries;
+  try {
+    entries = listDir(dir.bytes) ?? []; // null: removed while we walked
+  } catch {
+    return; // unreadable (EACCES…): ids below it stay unresolved
+  }
+  for (const e of entries) {
     if (e.isDir) walk({ bytes: joinBytes(dir.bytes, e.name), display: `${dir.display}/${displayName(e.name)}` }, e.ino);
   }
 }
@@ -103,7 +109,11 @@ export function resolveCgroupPath(id: number | bigint, options: { fresh?: boolea
   const key = Number(id);
   const cached = pathById.get(key);
   if (cached !== undefined) {
-    if (inodeOf(cached.bytes) === key) return cached.display;
+    try {
+      if (inodeOf(cached.bytes) === key) return cached.display;
+    } catch {
+      // unreadable now: look again below
+    }
     pathById.delete(key);
   }
   const now = Date.now();

@@ -8,7 +8,7 @@ import { runtime } from "../ffi/index.ts";
 export interface HttpServer {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
-  /** Stops listening and closes open connections. */
+  /** Stops listening (Bun closes open connections at once; Deno lets requests in flight finish). */
   stop(): Promise<void>;
 }
 

@@ -3,7 +3,7 @@
  * subtree (`--cgroup`, new cgroups picked up on refresh), or a pinned map of the user's (`--map`).
  */
 import {
-  closeFd, inodeOf, joinBytes, listDir, openDirectory, toBytePath, type BytePath,
+  closeFd, inodeOf, inodeOfFd, joinBytes, listDir, openDirectory, toBytePath, type BytePath,
 } from "../bytepath.ts";
 import {
   BpfObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
@@ -15,9 +15,13 @@ import { UsageError } from "./errors.ts";
 /** Every cgroup under `dir` (inclusive) with its id, as byte paths (names may be any bytes). */
 function cgroupDirs(dir: BytePath, ino: number, out: { path: BytePath; id: number }[] = []) {
   out.push({ path: dir, id: ino });
-  for (const e of listDir(dir) ?? []) { // null: removed meanwhile
-    if (e.isDir) cgroupDirs(joinBytes(dir, e.name), e.ino, out);
+  let entries;
+  try {
+    entries = listDir(dir) ?? []; // null: removed meanwhile
+  } catch {
+    return out; // unreadable: its subtree is skipped, the rest is still served
   }
+  for (const e of entries) if (e.isDir) cgroupDirs(joinBytes(dir, e.name), e.ino, out);
   return out;
 }
 
@@ -82,9 +86,17 @@ export class Source {
       const top = toBytePath(this.dir);
       for (const { path, id } of cgroupDirs(top, inodeOf(top) ?? -1)) {
         if (this.attached.has(id)) continue;
-        const fd = openDirectory(path);
+        let fd: number | null;
+        try {
+          fd = openDirectory(path);
+        } catch {
+          continue; // unreadable (EACCES…): skipped, as a walk skips it
+        }
         if (fd === null) continue; // removed meanwhile
         try {
+          // Removed and re-created under the same name since the walk: a new cgroup, attached
+          // on a later refresh under its own id.
+          if (inodeOfFd(fd) !== id) continue;
           // Record each attachment as it succeeds, so a failure halfway is not attached twice
           // by the next refresh and is detached by close().
           const list: CgroupAttachment[] = [];

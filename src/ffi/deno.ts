@@ -35,13 +35,18 @@ interface DenoFfi {
     getCString(p: PointerObject): string;
   };
   env: { get(name: string): string | undefined };
+  permissions: { querySync(desc: { name: "env"; variable: string }): { state: string } };
 }
 
 const Deno = (globalThis as unknown as { Deno: DenoFfi }).Deno;
 
-/** `$LIBBPF_PATH` when this process may read it; reading env needs `--allow-env`, which the library does not otherwise require. */
+/**
+ * `$LIBBPF_PATH` when this process may already read it. Reading env needs `--allow-env`, which
+ * the library does not otherwise require; asking first keeps Deno from prompting on a terminal.
+ */
 function libbpfPath(): string {
   try {
+    if (Deno.permissions.querySync({ name: "env", variable: "LIBBPF_PATH" }).state !== "granted") return "libbpf.so.1";
     return Deno.env.get("LIBBPF_PATH") || "libbpf.so.1";
   } catch {
     return "libbpf.so.1";
@@ -88,7 +93,8 @@ const LIBC = {
   opendir: { parameters: ["buffer"], result: "pointer" },
   readdir64: { parameters: ["pointer"], result: "pointer" },
   closedir: { parameters: ["pointer"], result: "i32" },
-  stat: { parameters: ["buffer", "buffer"], result: "i32" },
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },

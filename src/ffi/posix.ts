@@ -9,7 +9,8 @@ import type { Libbpf } from "./types.ts";
 export interface RawLibc {
   close(fd: number): number;
   fcntl(fd: number, cmd: number, arg: number): number;
-  stat(path: Uint8Array, buf: Uint8Array): number;
+  statx(dirfd: number, path: Uint8Array, flags: number, mask: number, buf: Uint8Array): number;
+  readlink(path: Uint8Array, buf: Uint8Array, size: number): number | bigint;
   open(path: Uint8Array, flags: number): number;
   read(fd: number, buf: Uint8Array, count: number): number | bigint;
   write(fd: number, buf: Uint8Array, count: number): number | bigint;
@@ -17,20 +18,29 @@ export interface RawLibc {
 }
 
 const F_DUPFD_CLOEXEC = 1030;
+const STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_INO = 0x100;
 
 /** The {@link Libbpf} members that are plain libc calls, returning `-errno` on failure. */
 export function posixCalls(libc: RawLibc, errno: () => number): Pick<
-  Libbpf, "statIno" | "open" | "read" | "write" | "rmdir" | "close" | "dupCloexec"
+  Libbpf, "statx" | "readlink" | "open" | "read" | "write" | "rmdir" | "close" | "dupCloexec"
 > {
   const result = (r: number | bigint) => {
     const n = Number(r);
     return n >= 0 ? n : -errno();
   };
   return {
-    statIno: (path) => {
-      const st = new Uint8Array(256); // sizeof(struct stat): 144 on x86-64, 128 on arm64
-      if (libc.stat(path, st) !== 0) return -errno();
-      return Number(new DataView(st.buffer).getBigUint64(8, true)); // st_ino: offset 8 on both
+    // statx, not stat: its struct is the same on every architecture, and glibc exports it since
+    // 2.28 (a plain `stat` symbol only since 2.33).
+    statx: (dirfd, path, flags) => {
+      const stx = new Uint8Array(256); // sizeof(struct statx)
+      if (libc.statx(dirfd, path, flags, STATX_TYPE | STATX_MODE | STATX_INO, stx) !== 0) return -errno();
+      const v = new DataView(stx.buffer);
+      return { ino: v.getUint32(32, true) + v.getUint32(36, true) * 2 ** 32, mode: v.getUint16(28, true) };
+    },
+    readlink: (path) => {
+      const buf = new Uint8Array(4096);
+      const n = Number(libc.readlink(path, buf, buf.byteLength));
+      return n >= 0 ? buf.slice(0, n) : -errno();
     },
     open: (path, flags) => result(libc.open(path, flags)),
     read: (fd, buf) => result(libc.read(fd, buf, buf.byteLength)),

@@ -69,8 +69,13 @@ export interface Libbpf {
    */
   /** opendir + readdir64 + closedir: each entry's `struct dirent64`, copied out, or `-errno`. */
   readDir(path: Uint8Array): Uint8Array[] | number;
-  /** `stat(2)`'s `st_ino` (at the same offset on x86-64 and arm64), or `-errno`. */
-  statIno(path: Uint8Array): number;
+  /**
+   * `statx(2)` of `path` relative to `dirfd` (-100: the cwd; with an empty path and
+   * AT_EMPTY_PATH, the fd itself): the inode number and `stx_mode`, or `-errno`.
+   */
+  statx(dirfd: number, path: Uint8Array, flags: number): { ino: number; mode: number } | number;
+  /** `readlink(2)`: the link's target as bytes, or `-errno`. */
+  readlink(path: Uint8Array): Uint8Array | number;
   /** `open(2)` without a mode; returns an fd or `-errno`. */
   open(path: Uint8Array, flags: number): number;
   /** `read(2)` into `buf`: bytes read or `-errno`. */

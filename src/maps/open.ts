@@ -1,8 +1,9 @@
 /** Getting a map handle: `openMap` (pinned path, id, fd) and `createMap`. */
-import { readlinkSync, statfsSync } from "node:fs";
+import { statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import { libbpf } from "../ffi/index.ts";
 import { BpfRuleError, bpfError } from "../errors.ts";
+import { readLink } from "../bytepath.ts";
 import {
   CGROUP_ID_KEY_SIZE, MapFlags, MapType, MAX_MAP_NAME_LENGTH, MAX_PERCPU_VALUE_SIZE,
   MAX_SHARED_VALUE_SIZE, STORAGE_KEY_SIZE, mapTypeName,
@@ -57,13 +58,11 @@ function onBpffs(path: string): boolean {
 
 /** `bpf-map`, `bpf-prog`, `bpf-link`… from the fd's anon inode name, or null for other files. */
 function fdKind(fd: number): string | null {
-  try {
-    const target = readlinkSync(`/proc/self/fd/${fd}`);
-    const m = /^anon_inode:(bpf-[a-z_]+)/.exec(target);
-    return m ? m[1]! : null;
-  } catch {
-    return "bpf-map"; // no /proc: let bpf_obj_get_info_by_fd decide
-  }
+  // readlink through libc: a runtime's own file API may ask for permission (Deno: /proc needs -A).
+  const target = readLink(`/proc/self/fd/${fd}`);
+  if (target === null) return "bpf-map"; // no /proc: let bpf_obj_get_info_by_fd decide
+  const m = /^anon_inode:(bpf-[a-z_]+)/.exec(target);
+  return m ? m[1]! : null;
 }
 
 /**
@@ -169,8 +168,9 @@ export function createMap(opts: CreateMapOptions): AnyStorageMap {
   v.setUint32(28, flags, true);
   v.setUint32(40, opts.numaNode ?? 0, true);
   const type = opts.perCpu ? MapType.PERCPU_CGROUP_STORAGE : MapType.CGROUP_STORAGE;
-  const fd = libbpf.mapCreate(type, opts.name ?? null, keySize, opts.valueSize, 0,
-    libbpf.pointer(new Uint8Array(raw)));
+  const optsView = new Uint8Array(raw); // referenced until the call returns (its pointer is used)
+  const fd = libbpf.mapCreate(type, opts.name ?? null, keySize, opts.valueSize, 0, libbpf.pointer(optsView));
+  void optsView.byteLength;
   if (fd < 0) {
     throw bpfError("create", fd, `bpf_map_create(${mapTypeName(type)}, key ${keySize}, value ${opts.valueSize})`,
       fd === -7 ? "this kernel's limit is lower (before 5.15 values were limited to 4096 bytes)"

@@ -84,8 +84,9 @@ async function runCase(c: Case, suite: Suite): Promise<void> {
 }
 
 async function runSuite(t: StepContext, suite: Suite): Promise<void> {
-  for (const h of suite.hooks.beforeAll) await h();
   try {
+    // Inside the try, as in bun:test: afterAll runs even when a beforeAll failed halfway.
+    for (const h of suite.hooks.beforeAll) await h();
     for (const item of suite.items) {
       await t.step({
         name: item.name,
@@ -108,8 +109,8 @@ function register(item: Item): void {
     ...NO_SANITIZERS,
     fn: async (t) => {
       const live = topLevel.filter(runs);
-      if (item === live[0]) for (const h of root.hooks.beforeAll) await h();
       try {
+        if (item === live[0]) for (const h of root.hooks.beforeAll) await h();
         if (item.kind === "test") await runCase(item, root);
         else await runSuite(t, item);
       } finally {

@@ -10,7 +10,9 @@ import { Cgroup, cgroupRoot, removeCgroupTree, type CgroupAttachment } from "../
 import { native } from "./env.ts";
 
 export const PREFIX = "cgstore-test-";
-const run = `${PREFIX}${process.pid}-`;
+// pid, then a per-module nonce: Deno runs each test file as its own module instance in one
+// process, and two files must not hand out the same names.
+const run = `${PREFIX}${process.pid}-${Math.random().toString(36).slice(2, 8)}-`;
 let seq = 0;
 
 const cgroups: Cgroup[] = [];

@@ -31,8 +31,12 @@ export function parseKernelRelease(text: string): KernelVersion {
  * `/proc/version_signature` ends in the upstream version (`… 6.8.12`). Null when neither says.
  */
 export function upstreamVersion(procVersion: string, versionSignature = ""): string | null {
-  // The last "Debian x.y.z": the compiler's own "(Debian 12.2.0-14)" comes first.
-  return /.*\bDebian (\d+\.\d+\.\d+)/s.exec(procVersion)?.[1] ?? /\s(\d+\.\d+\.\d+)\s*$/.exec(versionSignature)?.[1] ?? null;
+  // Only Debian's trailing "Debian 6.1.192-2 (2025-06-01)", and only when it agrees with the
+  // release's major.minor: a kernel merely built with Debian's gcc says "(Debian 12.2.0-14)".
+  const debian = /\bDebian (\d+\.\d+\.\d+)-\S+ \(\d{4}-\d\d-\d\d\)\s*$/.exec(procVersion)?.[1];
+  const release = /^Linux version (\d+\.\d+)[.-]/.exec(procVersion)?.[1];
+  if (debian && (release === undefined || debian.startsWith(`${release}.`))) return debian;
+  return /\s(\d+\.\d+\.\d+)\s*$/.exec(versionSignature)?.[1] ?? null;
 }
 
 function running(): KernelVersion {

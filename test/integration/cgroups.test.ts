@@ -19,4 +19,10 @@ describe.skipIf(!bpf.ok)("cgroup names are bytes", () => {
     expect(sh('test -e "$1"', top.path).status).toBe(1);
     expect(resolveCgroupPath(id, { fresh: true })).toBeNull();
   });
+
+  test("a path with a NUL byte is refused, not cut short (which would remove its prefix)", () => {
+    const cg = testCgroup("nul");
+    expect(() => removeCgroupTree(`${cg.path}\0/other`)).toThrow(/contains a NUL byte/);
+    expect(sh('test -d "$1"', cg.path).status).toBe(0);
+  });
 });

@@ -38,12 +38,14 @@ function endOfListFixed(): boolean | null {
 describe.skipIf(!bpf.ok)(`kernel ${kernel.major}.${kernel.minor}.${kernel.patch} (${kernel.release})`, () => {
   afterEach(cleanup);
 
-  test("bpf_map_info is 88 bytes before 6.18 and 104 from 6.18; the zeroed 104-byte buffer works on both", () => {
+  test("bpf_map_info is 80 bytes before 5.16, 88 before 6.18 and 104 from 6.18; the zeroed 104-byte buffer works on all", () => {
     const obj = closeLater(BpfObject.open(native("counter.bpf.o")).load());
     const map = closeLater(obj.map("pcpu_stats"));
-    // The kernel copies min(our size, its size) and says how much it copied.
-    expect(rawInfo(map.fd, 104)).toEqual({ rc: 0, len: kernelBefore(6, 18) ? 88 : 104 });
-    expect(rawInfo(map.fd, 160)).toEqual({ rc: 0, len: kernelBefore(6, 18) ? 88 : 104 });
+    // The kernel copies min(our size, its size) and says how much it copied (5.16 added
+    // map_extra, 6.18 hash and hash_size).
+    const size = kernelBefore(5, 16) ? 80 : kernelBefore(6, 18) ? 88 : 104;
+    expect(rawInfo(map.fd, 104)).toEqual({ rc: 0, len: size });
+    expect(rawInfo(map.fd, 160)).toEqual({ rc: 0, len: size });
     // Why the library zero-fills: a non-zero byte at 88 (6.18's `hash`) is refused either way,
     // past the struct's end before 6.18 (E2BIG), as a hash these maps cannot have from 6.18 (EINVAL).
     expect(rawInfo(map.fd, 104, (b) => (b[88] = 1)).rc).toBe(kernelBefore(6, 18) ? E2BIG : EINVAL);

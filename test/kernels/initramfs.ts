@@ -21,8 +21,11 @@ const FORMAT = "cgstore-initramfs-1";
 const TOOLS = ["bpftool", "promtool", "setpriv"];
 const PROJECT_DIRS = ["src", "test", "native/build", "examples"];
 const PROJECT_FILES = ["package.json", "bunfig.toml", "tsconfig.json"];
-/** Not needed in the guest; leaving the runner out keeps runner edits from forcing a rebuild. */
-const SKIP = new Set(["test/kernels"]);
+/**
+ * Not needed in the guest (guest paths); leaving the runner out keeps runner edits from forcing
+ * a rebuild.
+ */
+const SKIP = new Set([`${GUEST_PROJECT.slice(1)}/test/kernels`]);
 /** Cached archives kept. */
 const KEEP = 3;
 
@@ -75,7 +78,7 @@ class Manifest {
   tree(hostDir: string, guestDir: string, rel = ""): void {
     for (const name of readdirSync(join(hostDir, rel)).sort()) {
       const r = rel ? `${rel}/${name}` : name;
-      if (SKIP.has(r)) continue;
+      if (SKIP.has(`${guestDir}/${r}`)) continue;
       const src = join(hostDir, r);
       const st = lstatSync(src);
       if (st.isDirectory()) this.tree(hostDir, guestDir, r);

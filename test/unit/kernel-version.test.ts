@@ -15,6 +15,8 @@ test("the upstream version of Debian's and Ubuntu's kernels, whose uname -r hide
   expect(upstreamVersion(debian)).toBe("6.1.192"); // not the compiler's "Debian 12.2.0"
   expect(upstreamVersion("Linux version 6.8.0-41-generic", "Ubuntu 6.8.0-41.41-generic 6.8.12\n")).toBe("6.8.12");
   expect(upstreamVersion("Linux version 6.18.44-fc-v595 (builder@sandboxing)")).toBeNull();
+  // A kernel of one's own built with Debian's gcc: the compiler's version is not the kernel's.
+  expect(upstreamVersion("Linux version 6.1.50 (me@box) (gcc (Debian 12.2.0-14) 12.2.0, GNU ld 2.40) #1 SMP Tue Jan 2")).toBeNull();
 });
 
 test("versions order numerically", () => {
