@@ -47,7 +47,8 @@ export interface GuestKernel {
   note?: string;
 }
 
-const run = (cmd: string, args: string[], cwd?: string) => spawnSync(cmd, args, { cwd, encoding: "utf8" });
+// A time limit, so an apt that cannot reach its mirror fails the row instead of hanging npm test.
+const run = (cmd: string, args: string[], cwd?: string) => spawnSync(cmd, args, { cwd, encoding: "utf8", timeout: 300_000 });
 
 /** Numeric parts of a version string, for ordering `6.12.9` before `6.12.117`. */
 function versionKey(v: string): number[] {

@@ -178,6 +178,13 @@ async function main(): Promise<number> {
   for (const r of failed) showFailure(r);
   console.log(`\n${table(rows)}`);
   for (const k of kernels) if (k.series.why) console.log(`(${k.series.label}: ${k.series.why})`);
+  // The "oldest" row exists to keep a kernel from before the get_next_key fix (6.1.175) in the
+  // matrix; say so when apt no longer offers one, rather than go on looking covered.
+  const oldest = kernels.find((k) => k.series.pick === "oldest");
+  const [, patch] = /^6\.1\.(\d+)/.exec(oldest?.kernel?.version ?? "") ?? [];
+  if (oldest && patch !== undefined && Number(patch) >= 175) {
+    console.log(`(${oldest.series.label}: ${oldest.kernel?.version} already has the get_next_key fix: no kernel before it is tested now)`);
+  }
   say(`${failed.length === 0 ? "all kernels passed" : `${failed.length} kernel(s) FAILED`} in ${((performance.now() - started) / 1000).toFixed(1)} s${CI ? "" : " (CI=true also fails on skipped tests)"}`);
   return failed.length === 0 ? 0 : 1;
 }

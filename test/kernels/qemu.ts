@@ -5,7 +5,7 @@
  * slower but works anywhere qemu does.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, constants, createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, createWriteStream, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { release } from "node:os";
 import { join } from "node:path";
 import { cacheDir } from "./cache.ts";
@@ -139,12 +139,22 @@ export async function chooseAccel(kernel: string, initrd: string): Promise<{ acc
   const version = (spawnSync(QEMU, ["--version"], { encoding: "utf8" }).stdout ?? "").split("\n")[0];
   const key = `${release()} | ${version}`;
   const file = join(cacheDir("probe"), "kvm.json");
-  const cached = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, string>) : {};
-  let verdict = cached[key];
+  let cached: Record<string, { verdict: string; at: number } | string> = {};
+  try {
+    cached = JSON.parse(readFileSync(file, "utf8"));
+  } catch {
+    // none yet, or unreadable: probe again
+  }
+  const entry = cached[key];
+  // A failed probe is re-tried after a day (a busy /dev/kvm or a bad image should not pin TCG
+  // for good); a working one is kept.
+  let verdict = typeof entry === "object" && (entry.verdict === "ok" || Date.now() - entry.at < 86_400_000) ? entry.verdict : undefined;
   if (verdict === undefined) {
     const r = await boot({ kernel, initrd, accel: KVM, cmdline: ["cgstore.probe=1"], timeoutMs: 15_000, stopAt: /CGSTORE-PROBE-OK/ });
     verdict = /CGSTORE-PROBE-OK/.test(r.log) ? "ok" : r.timedOut ? "hangs" : `fails: ${r.log.trim().split("\n").pop()}`;
-    writeFileSync(file, JSON.stringify({ ...cached, [key]: verdict }, null, 1));
+    const tmp = `${file}.${process.pid}`; // write then rename: concurrent runs never read half a file
+    writeFileSync(tmp, JSON.stringify({ ...cached, [key]: { verdict, at: Date.now() } }, null, 1));
+    renameSync(tmp, file);
   }
   return verdict === "ok" ? { accel: KVM, why: "KVM probe booted" } : { accel: TCG, why: `KVM ${verdict} (probe cached in ${file})` };
 }
