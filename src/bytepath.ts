@@ -7,15 +7,12 @@
  */
 import { constants } from "node:fs";
 import { libbpf } from "./ffi/index.ts";
-import { errnoName } from "./errors.ts";
+import { EBUSY, ENOENT, ENOTDIR, errnoName } from "./errors.ts";
 
 /** A path as bytes, without the terminating NUL. */
 export type BytePath = Uint8Array;
 
 const encoder = new TextEncoder();
-export const ENOENT = -2;
-export const EBUSY = -16;
-const ENOTDIR = -20;
 const DT_UNKNOWN = 0, DT_DIR = 4;
 const S_IFMT = 0o170000, S_IFDIR = 0o040000;
 const AT_FDCWD = -100, AT_EMPTY_PATH = 0x1000;
@@ -35,16 +32,6 @@ export function joinBytes(dir: BytePath, name: Uint8Array | string): BytePath {
   out.set(dir);
   out[dir.length] = 0x2f;
   out.set(n, dir.length + 1);
-  return out;
-}
-
-/** NUL-terminated copy for libc; a NUL inside would silently cut the path short. */
-function cstr(path: BytePath): Uint8Array {
-  if (path.includes(0)) {
-    throw new RangeError(`cgstore: path ${JSON.stringify(show(path))} contains a NUL byte; paths cannot hold one`);
-  }
-  const out = new Uint8Array(path.length + 1);
-  out.set(path);
   return out;
 }
 
@@ -68,9 +55,9 @@ export interface DirEntry {
 
 /** Entries of `dir` (without "." and ".."), or null when it is gone or not a directory. */
 export function listDir(dir: BytePath): DirEntry[] | null {
-  const records = libbpf.readDir(cstr(dir));
+  const records = libbpf.readDir(dir);
   if (typeof records === "number") {
-    if (records === ENOENT || records === ENOTDIR) return null;
+    if (records === -ENOENT || records === -ENOTDIR) return null;
     throw fail("cannot list", dir, records);
   }
   const out: DirEntry[] = [];
@@ -89,35 +76,35 @@ export function listDir(dir: BytePath): DirEntry[] | null {
 }
 
 function isDirectory(path: BytePath): boolean {
-  const st = libbpf.statx(AT_FDCWD, cstr(path), 0);
+  const st = libbpf.statx(AT_FDCWD, path, 0);
   return typeof st !== "number" && (st.mode & S_IFMT) === S_IFDIR;
 }
 
 /** The inode number of `path`, or null when it does not exist. */
 export function inodeOf(path: BytePath): number | null {
-  const st = libbpf.statx(AT_FDCWD, cstr(path), 0);
-  if (st === ENOENT || st === ENOTDIR) return null;
+  const st = libbpf.statx(AT_FDCWD, path, 0);
+  if (st === -ENOENT || st === -ENOTDIR) return null;
   if (typeof st === "number") throw fail("cannot stat", path, st);
   return st.ino;
 }
 
 /** The inode number of the file `fd` is open on. */
 export function inodeOfFd(fd: number): number {
-  const st = libbpf.statx(fd, new Uint8Array(1), AT_EMPTY_PATH);
+  const st = libbpf.statx(fd, new Uint8Array(0), AT_EMPTY_PATH);
   if (typeof st === "number") throw new Error(`cgstore: cannot stat fd ${fd}: ${errnoName(-st)}`);
   return st.ino;
 }
 
 /** The target of a symbolic link (e.g. `/proc/self/fd/N`), or null when it cannot be read. */
 export function readLink(path: string): string | null {
-  const target = libbpf.readlink(cstr(toBytePath(path)));
+  const target = libbpf.readlink(toBytePath(path));
   return typeof target === "number" ? null : new TextDecoder().decode(target);
 }
 
 /** An O_RDONLY|O_DIRECTORY fd for `dir` (close it with {@link closeFd}), or null when gone. */
 export function openDirectory(dir: BytePath): number | null {
-  const fd = libbpf.open(cstr(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd === ENOENT || fd === ENOTDIR) return null;
+  const fd = libbpf.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd === -ENOENT || fd === -ENOTDIR) return null;
   if (fd < 0) throw fail("cannot open", dir, fd);
   return fd;
 }
@@ -128,13 +115,13 @@ export function closeFd(fd: number): void {
 
 /** rmdir(2): 0 or `-errno`. */
 export function removeDir(dir: BytePath): number {
-  return libbpf.rmdir(cstr(dir));
+  return libbpf.rmdir(dir);
 }
 
 /** A small text file (cgroup.procs), or null when it is gone. */
 export function readText(path: BytePath): string | null {
-  const fd = libbpf.open(cstr(path), O_RDONLY | O_CLOEXEC);
-  if (fd === ENOENT) return null;
+  const fd = libbpf.open(path, O_RDONLY | O_CLOEXEC);
+  if (fd === -ENOENT) return null;
   if (fd < 0) throw fail("cannot open", path, fd);
   try {
     const chunks: Uint8Array[] = [];
@@ -159,7 +146,7 @@ export function readText(path: BytePath): string | null {
 
 /** Writes `text` to an existing file in one write(2) (cgroup.procs takes one pid per write): 0 or `-errno`. */
 export function writeText(path: BytePath, text: string): number {
-  const fd = libbpf.open(cstr(path), O_WRONLY | O_CLOEXEC);
+  const fd = libbpf.open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return fd;
   try {
     const n = libbpf.write(fd, encoder.encode(text));

@@ -1,9 +1,9 @@
 /** cgroup v2: where it is mounted, cgroup ids, and a small create/join/remove helper. */
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import {
-  EBUSY, ENOENT, inodeOf, joinBytes, listDir, readText, removeDir, toBytePath, writeText, type BytePath,
+  inodeOf, joinBytes, listDir, readText, removeDir, toBytePath, writeText, type BytePath,
 } from "./bytepath.ts";
-import { errnoName } from "./errors.ts";
+import { EBUSY, ENOENT, errnoName } from "./errors.ts";
 import { isAbsolute, join, resolve } from "node:path";
 
 let root: string | undefined;
@@ -204,10 +204,10 @@ export function removeCgroupTree(path: string | Uint8Array): void {
   const procs = joinBytes(dir, "cgroup.procs");
   for (let attempt = 0; ; attempt++) {
     const rc = removeDir(dir);
-    if (rc === 0 || rc === ENOENT) return;
-    if (rc !== EBUSY || attempt >= 50) {
+    if (rc === 0 || rc === -ENOENT) return;
+    if (rc !== -EBUSY || attempt >= 50) {
       throw new Error(`cgstore: cannot remove cgroup ${displayName(dir)}: ${errnoName(-rc)}` +
-        (rc === EBUSY ? " (processes that will not leave, or a child cgroup created meanwhile)" : ""));
+        (rc === -EBUSY ? " (processes that will not leave, or a child cgroup created meanwhile)" : ""));
     }
     // Processes still inside (or exiting): move the live ones out, give the rest a moment.
     for (const pid of (readText(procs) ?? "").split("\n").filter(Boolean)) {

@@ -20,7 +20,7 @@ const ERRNO_NAMES: Record<number, string> = {
 };
 
 /** errno values the library branches on. */
-export const ENOENT = 2;
+export const ENOENT = 2, EBUSY = 16, ENOTDIR = 20;
 
 /** The symbolic name of an errno (`ENOENT`), or `E<n>` for ones we do not name. */
 export function errnoName(errno: number): string {

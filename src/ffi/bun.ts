@@ -9,7 +9,7 @@
 import { dlopen, FFIType, read, toArrayBuffer, CString, type Pointer } from "bun:ffi";
 import type { Libbpf, NativeHandle, NativePointer } from "./types.ts";
 import { libbpfMissing } from "./load-error.ts";
-import { posixCalls, type RawLibc } from "./posix.ts";
+import { cString, posixCalls, type RawLibc } from "./posix.ts";
 
 const path = process.env.LIBBPF_PATH || "libbpf.so.1";
 
@@ -75,11 +75,6 @@ const lib = open().symbols;
 const libc = openLibc().symbols;
 const errnoAddress = libc.__errno_location() as Pointer;
 
-/** Encodes a JS string as a NUL-terminated buffer for `ptr` parameters that may be NULL. */
-function cstr(s: string): Uint8Array {
-  return new TextEncoder().encode(s + "\0");
-}
-
 const asPointer = (view: ArrayBufferView) => view as unknown as NativePointer;
 /** bun-types widens "ptr" returns to `Pointer | bigint | null`; at run time they are numbers. */
 type Returned = Pointer | bigint | null;
@@ -116,7 +111,7 @@ export const libbpf: Libbpf = {
   mapCreate: (type, name, keySize, valueSize, maxEntries, opts) =>
     lib.bpf_map_create(
       type,
-      name === null ? null : cstr(name),
+      name === null ? null : cString(name),
       keySize,
       valueSize,
       maxEntries,
@@ -124,21 +119,21 @@ export const libbpf: Libbpf = {
     ),
   mapGetFdById: (id) => lib.bpf_map_get_fd_by_id(id),
   objGetInfoByFd: (fd, info, len) => lib.bpf_obj_get_info_by_fd(fd, info as never, len as never),
-  objPin: (fd, p) => lib.bpf_obj_pin(fd, cstr(p)),
-  objGet: (p) => lib.bpf_obj_get(cstr(p)),
+  objPin: (fd, p) => lib.bpf_obj_pin(fd, cString(p)),
+  objGet: (p) => lib.bpf_obj_get(cString(p)),
   progAttach: (prog, target, type, flags) => lib.bpf_prog_attach(prog, target, type, flags),
   progDetach2: (prog, target, type) => lib.bpf_prog_detach2(prog, target, type),
   linkCreate: (prog, target, type) => lib.bpf_link_create(prog, target, type, null),
   numPossibleCpus: () => lib.libbpf_num_possible_cpus(),
   probeMapType: (type) => lib.libbpf_probe_bpf_map_type(type, null),
 
-  objectOpenFile: (p) => toHandle(lib.bpf_object__open_file(cstr(p), null)),
+  objectOpenFile: (p) => toHandle(lib.bpf_object__open_file(cString(p), null)),
   objectLoad: (obj) => lib.bpf_object__load(fromHandle(obj)),
   objectClose: (obj) => lib.bpf_object__close(fromHandle(obj)),
   objectFindMapByName: (obj, name) =>
-    toHandle(lib.bpf_object__find_map_by_name(fromHandle(obj), cstr(name))),
+    toHandle(lib.bpf_object__find_map_by_name(fromHandle(obj), cString(name))),
   objectFindProgramByName: (obj, name) =>
-    toHandle(lib.bpf_object__find_program_by_name(fromHandle(obj), cstr(name))),
+    toHandle(lib.bpf_object__find_program_by_name(fromHandle(obj), cString(name))),
   objectMapNames: (obj) => names(obj, lib.bpf_object__next_map, lib.bpf_map__name),
   objectProgramNames: (obj) => names(obj, lib.bpf_object__next_program, lib.bpf_program__name),
   mapFd: (map) => lib.bpf_map__fd(fromHandle(map)),
@@ -159,7 +154,7 @@ export const libbpf: Libbpf = {
   },
 
   readDir: (path) => {
-    const dir = libc.opendir(path) as Pointer | null;
+    const dir = libc.opendir(cString(path)) as Pointer | null;
     if (dir === null) return -errno();
     const out: Uint8Array[] = [];
     try {

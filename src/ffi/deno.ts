@@ -12,7 +12,7 @@
  */
 import type { Libbpf, NativeHandle, NativePointer } from "./types.ts";
 import { libbpfMissing } from "./load-error.ts";
-import { posixCalls } from "./posix.ts";
+import { cString, posixCalls } from "./posix.ts";
 
 /** An opaque pointer object (`Deno.PointerObject`); `null` is NULL. */
 type PointerObject = { readonly __denoPointer: unique symbol };
@@ -131,9 +131,6 @@ const libc = dlopen("libc.so.6", LIBC);
 const errnoView = new Deno.UnsafePointerView(libc.__errno_location()!);
 const errno = () => errnoView.getInt32(0);
 
-const encoder = new TextEncoder();
-/** A NUL-terminated copy of `s` for `const char *` parameters. */
-const cstr = (s: string): Uint8Array => encoder.encode(s + "\0");
 
 const asNative = (p: Pointer) => p as unknown as NativePointer;
 const fromNative = (p: NativePointer | null) => p as unknown as Pointer;
@@ -173,23 +170,23 @@ export const libbpf: Libbpf = {
   mapUpdateElem: (fd, k, v, flags) => update(fd, fromNative(k), fromNative(v), u64(flags)),
   mapGetNextKey: (fd, k, next) => getNextKey(fd, fromNative(k), fromNative(next)),
   mapCreate: (type, name, keySize, valueSize, maxEntries, opts) =>
-    lib.bpf_map_create(type, name === null ? null : cstr(name), keySize, valueSize, maxEntries, fromNative(opts)),
+    lib.bpf_map_create(type, name === null ? null : cString(name), keySize, valueSize, maxEntries, fromNative(opts)),
   mapGetFdById: (id) => lib.bpf_map_get_fd_by_id(id),
   objGetInfoByFd: (fd, info, len) => lib.bpf_obj_get_info_by_fd(fd, fromNative(info), fromNative(len)),
-  objPin: (fd, p) => lib.bpf_obj_pin(fd, cstr(p)),
-  objGet: (p) => lib.bpf_obj_get(cstr(p)),
+  objPin: (fd, p) => lib.bpf_obj_pin(fd, cString(p)),
+  objGet: (p) => lib.bpf_obj_get(cString(p)),
   progAttach: (prog, target, type, flags) => lib.bpf_prog_attach(prog, target, type, flags),
   progDetach2: (prog, target, type) => lib.bpf_prog_detach2(prog, target, type),
   linkCreate: (prog, target, type) => lib.bpf_link_create(prog, target, type, null),
   numPossibleCpus: () => lib.libbpf_num_possible_cpus(),
   probeMapType: (type) => lib.libbpf_probe_bpf_map_type(type, null),
 
-  objectOpenFile: (p) => toHandle(lib.bpf_object__open_file(cstr(p), null)),
+  objectOpenFile: (p) => toHandle(lib.bpf_object__open_file(cString(p), null)),
   objectLoad: (obj) => lib.bpf_object__load(fromHandle(obj)),
   objectClose: (obj) => lib.bpf_object__close(fromHandle(obj)),
-  objectFindMapByName: (obj, name) => toHandle(lib.bpf_object__find_map_by_name(fromHandle(obj), cstr(name))),
+  objectFindMapByName: (obj, name) => toHandle(lib.bpf_object__find_map_by_name(fromHandle(obj), cString(name))),
   objectFindProgramByName: (obj, name) =>
-    toHandle(lib.bpf_object__find_program_by_name(fromHandle(obj), cstr(name))),
+    toHandle(lib.bpf_object__find_program_by_name(fromHandle(obj), cString(name))),
   objectMapNames: (obj) => names(obj, lib.bpf_object__next_map, lib.bpf_map__name),
   objectProgramNames: (obj) => names(obj, lib.bpf_object__next_program, lib.bpf_program__name),
   mapFd: (map) => lib.bpf_map__fd(fromHandle(map)),
@@ -212,7 +209,7 @@ export const libbpf: Libbpf = {
   },
 
   readDir: (path) => {
-    const dir = libc.opendir(path);
+    const dir = libc.opendir(cString(path));
     if (dir === null) return -errno();
     const out: Uint8Array[] = [];
     try {

@@ -5,7 +5,7 @@
  */
 import type { Libbpf } from "./types.ts";
 
-/** libc functions as a backend binds them (byte paths NUL-terminated; ssize_t may be a bigint). */
+/** libc functions as a backend binds them (paths NUL-terminated by {@link cString}; ssize_t may be a bigint). */
 export interface RawLibc {
   close(fd: number): number;
   fcntl(fd: number, cmd: number, arg: number): number;
@@ -15,6 +15,22 @@ export interface RawLibc {
   read(fd: number, buf: Uint8Array, count: number): number | bigint;
   write(fd: number, buf: Uint8Array, count: number): number | bigint;
   rmdir(path: Uint8Array): number;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A NUL-terminated copy of a path or name for a `const char *` parameter. A NUL inside would make
+ * C read a shorter string (another file, another cgroup), so it is refused.
+ */
+export function cString(s: string | Uint8Array): Uint8Array {
+  const bytes = typeof s === "string" ? encoder.encode(s) : s;
+  if (bytes.includes(0)) {
+    throw new RangeError(`cgstore: ${JSON.stringify(new TextDecoder().decode(bytes))} contains a NUL byte; paths and names cannot hold one`);
+  }
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
 }
 
 const F_DUPFD_CLOEXEC = 1030;
@@ -33,19 +49,19 @@ export function posixCalls(libc: RawLibc, errno: () => number): Pick<
     // 2.28 (a plain `stat` symbol only since 2.33).
     statx: (dirfd, path, flags) => {
       const stx = new Uint8Array(256); // sizeof(struct statx)
-      if (libc.statx(dirfd, path, flags, STATX_TYPE | STATX_MODE | STATX_INO, stx) !== 0) return -errno();
+      if (libc.statx(dirfd, cString(path), flags, STATX_TYPE | STATX_MODE | STATX_INO, stx) !== 0) return -errno();
       const v = new DataView(stx.buffer);
       return { ino: v.getUint32(32, true) + v.getUint32(36, true) * 2 ** 32, mode: v.getUint16(28, true) };
     },
     readlink: (path) => {
       const buf = new Uint8Array(4096);
-      const n = Number(libc.readlink(path, buf, buf.byteLength));
+      const n = Number(libc.readlink(cString(path), buf, buf.byteLength));
       return n >= 0 ? buf.slice(0, n) : -errno();
     },
-    open: (path, flags) => result(libc.open(path, flags)),
+    open: (path, flags) => result(libc.open(cString(path), flags)),
     read: (fd, buf) => result(libc.read(fd, buf, buf.byteLength)),
     write: (fd, buf) => result(libc.write(fd, buf, buf.byteLength)),
-    rmdir: (path) => (libc.rmdir(path) === 0 ? 0 : -errno()),
+    rmdir: (path) => (libc.rmdir(cString(path)) === 0 ? 0 : -errno()),
     close: (fd) => (libc.close(fd) === 0 ? 0 : -errno()),
     dupCloexec: (fd) => result(libc.fcntl(fd, F_DUPFD_CLOEXEC, 0)),
   };

@@ -65,7 +65,8 @@ export interface Libbpf {
 
   /*
    * libc calls on byte paths, for cgroup directories: a cgroup name may be any bytes but "/"
-   * and NUL, which string-path file APIs (Deno's) cannot address. Paths end in a NUL byte.
+   * and NUL, which string-path file APIs (Deno's) cannot address. Paths come without the
+   * terminating NUL (the backend adds it; one inside is refused, as in every path and name).
    */
   /** opendir + readdir64 + closedir: each entry's `struct dirent64`, copied out, or `-errno`. */
   readDir(path: Uint8Array): Uint8Array[] | number;
