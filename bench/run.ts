@@ -7,11 +7,11 @@
  * results, so `npm test` keeps the benchmark from rotting; it still fails if the sides disagree.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { cpus as osCpus } from "node:os";
 import { resolve } from "node:path";
 import { possibleCpus } from "../src/index.ts";
-import { gcsDuring } from "../test/fixtures/gc-count.ts";
+import { DENO, gcsDuring } from "../test/fixtures/gc-count.ts";
 import { BenchFixture, EGRESS, ROOT, cBuild } from "./fixture.ts";
 import { fmt, median, ratioRange, runPairs, type PairResult } from "./stats.ts";
 
@@ -36,8 +36,6 @@ let failed = false;
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
-/** Deno from the npm devDependency (npm puts node_modules/.bin on PATH; `bun run` may not). */
-const DENO = existsSync(resolve(ROOT, "node_modules/.bin/deno")) ? resolve(ROOT, "node_modules/.bin/deno") : "deno";
 const TS_SIDE = resolve(ROOT, "bench/ts-side.ts");
 
 /**

@@ -173,7 +173,6 @@ export const test = Object.assign(makeTest(false), {
     }
   },
 });
-export const it = test;
 
 const hook = (kind: keyof Hooks) => (fn: Fn): void => {
   current.hooks[kind].push(fn);

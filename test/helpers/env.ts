@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { libbpf } from "../../src/ffi/index.ts";
+import { libbpf, runtime } from "../../src/ffi/index.ts";
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 
 export const NATIVE_BUILD = resolve(import.meta.dirname, "../../native/build");
@@ -33,7 +33,7 @@ if (!bpf.ok) {
 }
 
 /** Running under Deno (tests whose subject Deno cannot do yet are skipped with the reason). */
-export const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+export const isDeno = runtime === "deno";
 
 /**
  * argv that runs a TypeScript file (the CLI, a fixture) with the runtime running the tests:

@@ -1,5 +1,5 @@
 /** Per test file: sweep what crashed runs left behind, and clean up after the file's tests. */
-import { bpf } from "./env.ts";
+import { bpf, isDeno } from "./env.ts";
 import { cleanup, sweepStale } from "./fixture.ts";
 
 export function fileHooks(afterAll: (fn: () => void) => void): void {
@@ -7,5 +7,5 @@ export function fileHooks(afterAll: (fn: () => void) => void): void {
   afterAll(cleanup);
   // Deno: `process.on("exit")` does not fire at the end of `deno test`, and with --filter the
   // file's last test (which runs afterAll) may be filtered out; "unload" fires per test module.
-  if (typeof (globalThis as { Deno?: unknown }).Deno !== "undefined") globalThis.addEventListener("unload", cleanup);
+  if (isDeno) globalThis.addEventListener("unload", cleanup);
 }

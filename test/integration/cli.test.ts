@@ -12,14 +12,13 @@ import { toJson } from "../../src/cli/format.ts";
 import { bpf, CLI, native, scriptArgv, spawnCli } from "../helpers/env.ts";
 import { cleanup, closeLater, sendUdp, testCgroup, testPinPath, track, waitFor } from "../helpers/fixture.ts";
 
-const MAIN = CLI;
 
 function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; withoutCaps?: boolean } = {}) {
   // Unprivileged = uid 0 with every capability dropped, not another uid: a checkout under /root
   // (mode 0700 on Debian) is unreadable to nobody, and bun would fail before cgstore runs.
   const [cmd, argv] = opts.withoutCaps
-    ? ["setpriv", ["--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", ...scriptArgv(MAIN, args)]]
-    : [process.execPath, scriptArgv(MAIN, args).slice(1)];
+    ? ["setpriv", ["--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", ...scriptArgv(CLI, args)]]
+    : [process.execPath, scriptArgv(CLI, args).slice(1)];
   const r = spawnSync(cmd, argv, { encoding: "utf8", env: opts.env ?? process.env });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
