@@ -1,7 +1,7 @@
 /** BPF objects (`.bpf.o` files), their programs, and attaching programs to cgroups. */
 import { closeSync, constants, openSync } from "node:fs";
 import { libbpf, type NativeHandle } from "./ffi/index.ts";
-import { BpfRuleError, bpfError } from "./errors.ts";
+import { BpfError, BpfRuleError, bpfError, closedError } from "./errors.ts";
 import { AttachFlags, attachTypeName, isCgroupAttachType } from "./constants.ts";
 import { cgroupPath, type Cgroup } from "./cgroup.ts";
 import { mapFromFd, type AnyStorageMap } from "./maps/open.ts";
@@ -68,7 +68,9 @@ export class BpfObject implements Disposable {
   map(name: string): AnyStorageMap {
     const h = this.live();
     const map = libbpf.objectFindMapByName(h, name);
-    if (map === null) throw new BpfRuleError("open", `${this.path} has no map "${name}" (it has: ${this.mapNames.join(", ")})`, 2);
+    if (map === null) {
+      throw new BpfError("open", `${this.path} has no map "${name}"`, { kind: "not-found", hint: `it has: ${this.mapNames.join(", ")}` });
+    }
     this.requireLoaded(`map("${name}")`);
     const fd = libbpf.dupCloexec(libbpf.mapFd(map));
     if (fd < 0) throw bpfError("open", fd, `map "${name}" of ${this.path}`);
@@ -79,7 +81,7 @@ export class BpfObject implements Disposable {
   program(name: string): BpfProgram {
     const prog = libbpf.objectFindProgramByName(this.live(), name);
     if (prog === null) {
-      throw new BpfRuleError("open", `${this.path} has no program "${name}" (it has: ${this.programNames.join(", ")})`, 2);
+      throw new BpfError("open", `${this.path} has no program "${name}"`, { kind: "not-found", hint: `it has: ${this.programNames.join(", ")}` });
     }
     return new BpfProgram(this, prog, name);
   }
@@ -102,7 +104,7 @@ export class BpfObject implements Disposable {
 
   /** The libbpf handle; throws once the object is closed (its programs are freed with it). @internal */
   live(): NativeHandle {
-    if (this.handle === null) throw new BpfRuleError("open", `${this.path} is closed`, 9);
+    if (this.handle === null) throw closedError("open", `BPF object ${this.path}`);
     return this.handle;
   }
 }

@@ -130,7 +130,7 @@ export function checkCreateOptions(opts: CreateMapOptions): { keySize: number; f
     throw new BpfRuleError("create", `valueSize must be a whole number of bytes ≥ 1; got ${String(opts.valueSize)}`);
   }
   if (opts.valueSize > max) {
-    throw new BpfRuleError("create", `valueSize ${opts.valueSize} is over the ${kind} cgroup storage limit of ${max} bytes`, 7);
+    throw new BpfRuleError("create", `valueSize ${opts.valueSize} is over the ${kind} cgroup storage limit of ${max} bytes`);
   }
   let flags = opts.flags ?? 0;
   if (!Number.isInteger(flags) || flags < 0 || (flags & ~ALLOWED_FLAGS) !== 0) {

@@ -1,6 +1,6 @@
 /** What both cgroup storage map handles share: fd ownership, keys, iteration, pinning. */
 import { libbpf, type NativePointer } from "../ffi/index.ts";
-import { BpfError, bpfError, type BpfOp } from "../errors.ts";
+import { BpfError, BpfRuleError, bpfError, type BpfOp } from "../errors.ts";
 import { KeyBuffer, encodeKey, type KeyInput, type KeySize, type StorageKey } from "./key.ts";
 import { decode, type Decoded, type DecodeOptions } from "../btf/decode.ts";
 import { ScanCursor, type CursorSource } from "./cursor.ts";
@@ -75,7 +75,7 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
   useLayout(layout: Layout | Schema): this {
     const l = layout instanceof Layout ? layout : Layout.fromSchema(layout);
     if (l.size !== this.valueSize) {
-      throw new BpfError("info", 22, `layout is ${l.size} bytes but the map's values are ${this.valueSize}`,
+      throw new BpfRuleError("info", `layout is ${l.size} bytes but the map's values are ${this.valueSize}`,
         "declare every field, padding included, so the sizes match");
     }
     this.valueLayout = l;
@@ -99,8 +99,8 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
   protected requireLayout(): Layout {
     const l = this.layout;
     if (l === null) {
-      throw new BpfError("info", 2, `map "${this.info.name}" has no BTF to describe its values`,
-        'declare one: map.useLayout({ packets: "u64", bytes: "u64" })');
+      throw new BpfError("info", `map "${this.info.name}" has no BTF to describe its values`,
+        { kind: "not-found", hint: 'declare one: map.useLayout({ packets: "u64", bytes: "u64" })' });
     }
     return l;
   }
@@ -158,10 +158,9 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
   delete(_key?: KeyInput): never {
     throw new BpfError(
       "delete",
-      22,
       "cgroup storage entries cannot be deleted",
-      "Each entry lives as long as its cgroup (or the map): remove the cgroup to drop it, or " +
-        "zero its value with update(); detaching the program does not remove it either",
+      { kind: "unsupported", hint: "Each entry lives as long as its cgroup (or the map): remove the cgroup to drop it, or " +
+        "zero its value with update(); detaching the program does not remove it either" },
     );
   }
 
