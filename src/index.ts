@@ -8,20 +8,29 @@ export {
   AttachFlags, AttachType, ElemFlags, MapFlags, MapType, attachTypeName, isCgroupAttachType,
   mapTypeName, CGROUP_ID_KEY_SIZE, MAX_PERCPU_VALUE_SIZE, MAX_SHARED_VALUE_SIZE, STORAGE_KEY_SIZE,
 } from "./constants.ts";
-export { BpfError, BpfRuleError, errnoName, type BpfOp } from "./errors.ts";
+export {
+  BpfError, BpfRuleError, BpfTypeError, errnoName, errorKind, type BpfOp, type ErrorKind,
+} from "./errors.ts";
 export { possibleCpus } from "./cpus.ts";
 export { Cgroup, cgroupId, cgroupPath, cgroupRoot, removeCgroupTree, resolveCgroupPath } from "./cgroup.ts";
-export { openMap, createMap, type AnyStorageMap, type CreateMapOptions, type MapSource } from "./maps/open.ts";
+export {
+  openMap, createMap, type AnyStorageMap, type CreateMapOptions, type MapSource, type StorageMapKind,
+} from "./maps/open.ts";
 export { CgroupStorageMap } from "./maps/cgroup-storage.ts";
 export { PerCpuCgroupStorageMap } from "./maps/percpu-cgroup-storage.ts";
 export { PerCpuValues, perCpuStride } from "./maps/percpu-values.ts";
 export { ScanCursor } from "./maps/cursor.ts";
-export type { StorageMap } from "./maps/storage-map.ts";
+export type { StorageMap, EntryCallback } from "./maps/storage-map.ts";
+export type { MapHandle } from "./maps/handle.ts";
 export type { DecodedPerCpu } from "./maps/percpu-cgroup-storage.ts";
+export { Field, type FieldKind } from "./maps/field.ts";
 export { Btf, BtfFormatError, BtfKind, type BtfType, type BtfMember, type BtfEnumValue } from "./btf/btf.ts";
-export { Layout, type FieldRef, type LayoutField, type LayoutType, type Schema, type SchemaScalar } from "./btf/layout.ts";
-export { decode, sumDecoded, type Decoded, type DecodeOptions } from "./btf/decode.ts";
-export type { KeyInput, StorageKey } from "./maps/key.ts";
+export { Layout, type FieldRef, type LayoutField, type LayoutType } from "./btf/layout.ts";
+export type {
+  AggregateRule, AggregateRules, DecodedStruct, FieldPath, Int64AsNumber, Schema, SchemaScalar, SchemaValue,
+} from "./btf/schema.ts";
+export { decode, aggregateDecoded, type Decoded, type DecodeOptions } from "./btf/decode.ts";
+export { EncodedKey, type MapKey, type StorageKey, type StorageKeyLike } from "./maps/key.ts";
 export type { MapInfo } from "./maps/info.ts";
 export { BpfObject, BpfProgram, CgroupAttachment, type AttachMethod, type AttachOptions } from "./object.ts";
 export { Collector, type CollectorOptions, type PollResult } from "./collector/collector.ts";

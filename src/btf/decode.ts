@@ -3,6 +3,8 @@
  * allocates. Collectors take offsets from the layout once and read with `PerCpuValues.sum`.
  */
 import type { Layout, LayoutType } from "./layout.ts";
+import type { AggregateRule } from "./schema.ts";
+import { BpfRuleError } from "../errors.ts";
 
 /** A decoded value: objects for structs/unions, arrays, strings for char arrays. */
 export type Decoded = number | bigint | boolean | string | null | Decoded[] | { [field: string]: Decoded };
@@ -90,31 +92,61 @@ function decodeType(t: LayoutType, v: DataView, off: number, opts: DecodeOptions
 /** Decodes `bytes` (at least `layout.size` long) into a plain object. */
 export function decode(layout: Layout, bytes: Uint8Array, opts: DecodeOptions = {}): Decoded {
   if (bytes.byteLength < layout.size) {
-    throw new RangeError(`${bytes.byteLength} bytes is shorter than the ${layout.size}-byte ${layout.type.name || "value"}`);
+    throw new BpfRuleError("info", `${bytes.byteLength} bytes is shorter than the ${layout.size}-byte ${layout.type.name || "value"}`);
   }
   return decodeType(layout.type, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, opts);
 }
 
-/**
- * Adds per-CPU decoded values field by field: numbers and bigints are summed, booleans OR-ed;
- * strings (char arrays, enum names) are not counters and take the first non-empty CPU's value,
- * since a CPU that never ran the program holds zeroes (an enum's 0 may decode as a number while
- * another CPU's value has a name: the name wins).
- */
-export function sumDecoded(values: Decoded[]): Decoded {
-  const [first, ...rest] = values;
+const isZero = (v: Decoded) => v === 0 || v === 0n || v === "" || v === false || v === null;
+
+/** Combines one field's per-CPU values by `rule`. */
+function applyRule(rule: AggregateRule, values: Decoded[]): Decoded {
+  const first = values[0];
   if (first === undefined) return null;
-  const named = values.find((v) => typeof v === "string" && v !== "");
-  if (named !== undefined) return named;
-  if (typeof first === "number") return rest.reduce<number>((a, b) => a + (typeof b === "number" ? b : 0), first);
-  if (typeof first === "bigint") return rest.reduce<bigint>((a, b) => a + (typeof b === "bigint" ? b : 0n), first);
-  if (typeof first === "boolean") return values.some((v) => v === true);
-  if (typeof first === "string") return values.find((v) => typeof v === "string" && v !== "") ?? first;
-  if (Array.isArray(first)) return first.map((_, i) => sumDecoded(values.map((v) => (v as Decoded[])[i] ?? null)));
-  if (first !== null && typeof first === "object") {
+  if (rule === "first" || typeof first === "string" || first === null) return values.find((v) => !isZero(v)) ?? first;
+  if (typeof first === "boolean") return rule === "min" ? values.every((v) => v === true) : values.some((v) => v === true);
+  let acc = first as number | bigint;
+  for (let i = 1; i < values.length; i++) {
+    const v = values[i] as number | bigint;
+    if (rule === "sum") acc = typeof acc === "bigint" ? acc + BigInt(v) : acc + Number(v);
+    else if (rule === "max") acc = v > acc ? v : acc;
+    else if (rule === "min") acc = v < acc ? v : acc;
+    // JS's | is 32-bit signed: OR through BigInt so u32 and wider values stay exact.
+    else acc = typeof acc === "bigint" ? acc | BigInt(v) : Number(BigInt(acc) | BigInt(v));
+  }
+  return acc;
+}
+
+function combine(layout: Layout, t: LayoutType, path: string, values: Decoded[]): Decoded {
+  if (t.kind === "struct" || t.kind === "union") {
     const out: { [field: string]: Decoded } = {};
-    for (const k of Object.keys(first)) out[k] = sumDecoded(values.map((v) => (v as { [f: string]: Decoded })[k] ?? null));
+    for (const f of t.fields) {
+      if (f.type.kind === "spin_lock") continue;
+      if (f.name === "" && (f.type.kind === "struct" || f.type.kind === "union")) {
+        // Anonymous members' fields were decoded into the parent: combine them there.
+        Object.assign(out, combine(layout, f.type, path, values));
+        continue;
+      }
+      const p = path ? `${path}.${f.name}` : f.name;
+      const type = f.bitSize !== undefined ? { kind: "int" as const, name: "bitfield", size: 8, signed: false, bool: false, char: false } : f.type;
+      out[f.name] = combine(layout, type, p, values.map((v) => (v as { [k: string]: Decoded } | null)?.[f.name] ?? null));
+    }
     return out;
   }
-  return first;
+  if (t.kind === "array" && Array.isArray(values[0])) {
+    const rule = layout.ruleOf(path); // one rule for every element
+    return (values[0] as Decoded[]).map((_, i) => applyRule(rule, values.map((v) => (v as Decoded[])[i] ?? null)));
+  }
+  return applyRule(layout.ruleOf(path), values);
+}
+
+/**
+ * Combines per-CPU decoded values (one per CPU, as `decode` made them with `layout`) into one
+ * total, field by field, by each field's aggregation rule (`layout.ruleOf`): integers are
+ * summed unless declared otherwise, bools OR-ed, enums, chars and strings take the first CPU
+ * whose value is not zero.
+ */
+export function aggregateDecoded(layout: Layout, cpus: Decoded[]): Decoded {
+  if (cpus.length === 0) return null;
+  return combine(layout, layout.type, "", cpus);
 }

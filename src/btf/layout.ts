@@ -4,6 +4,10 @@
  * using C's alignment rules; one decoder (decode.ts) serves both.
  */
 import { Btf, BtfKind, BtfFormatError, type BtfType } from "./btf.ts";
+import { BpfRuleError, BpfTypeError } from "../errors.ts";
+import { AGGREGATE_RULES, type AggregateRule, type Schema } from "./schema.ts";
+
+export type { Schema, SchemaScalar } from "./schema.ts";
 
 export type LayoutType =
   | { kind: "int"; name: string; size: number; signed: boolean; bool: boolean; char: boolean }
@@ -84,13 +88,6 @@ function fromBtfType(btf: Btf, id: number, depth: number): LayoutType {
   }
 }
 
-/** Scalar names a schema can use. */
-export type SchemaScalar =
-  | "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" | "bool" | "char" | "f32" | "f64"
-  | "spin_lock";
-/** A hand-declared layout: scalars by name, `"u32[4]"` arrays, nested objects for structs. */
-export type Schema = { [field: string]: SchemaScalar | `${SchemaScalar}[${number}]` | Schema };
-
 function scalar(name: string): LayoutType {
   const m = /^([ui])(8|16|32|64)$/.exec(name);
   if (m) return { kind: "int", name, size: Number(m[2]) / 8, signed: m[1] === "i", bool: false, char: false };
@@ -98,7 +95,7 @@ function scalar(name: string): LayoutType {
   if (name === "char") return { kind: "int", name, size: 1, signed: true, bool: false, char: true };
   if (name === "f32" || name === "f64") return { kind: "float", name, size: name === "f32" ? 4 : 8 };
   if (name === "spin_lock") return { kind: "spin_lock", name: "bpf_spin_lock", size: 4 };
-  throw new TypeError(`unknown schema type "${name}" (use u8..u64, i8..i64, bool, char, f32, f64, spin_lock, "T[N]" or a nested object)`);
+  throw new BpfTypeError("info", `unknown schema type "${name}" (use u8..u64, i8..i64, bool, char, f32, f64, spin_lock, "T[N]" or a nested object, optionally followed by ":sum", ":max", ":min", ":or" or ":first")`);
 }
 
 /** C alignment of a type: its largest scalar's size. */
@@ -110,19 +107,28 @@ function alignOf(t: LayoutType): number {
 
 const roundUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
-function fromSchemaObject(schema: Schema, name: string): LayoutType {
+function fromSchemaObject(schema: Schema, name: string, prefix: string, rules: Map<string, AggregateRule>): LayoutType {
   const fields: LayoutField[] = [];
   let offset = 0;
-  for (const [field, spec] of Object.entries(schema)) {
+  for (const [field, raw] of Object.entries(schema)) {
     let type: LayoutType;
-    if (typeof spec === "string") {
+    const path = prefix ? `${prefix}.${field}` : field;
+    if (typeof raw === "string") {
+      const [spec, rule, extra] = raw.split(":") as [string, string | undefined, string | undefined];
+      if (rule !== undefined) {
+        if (extra !== undefined || !(AGGREGATE_RULES as readonly string[]).includes(rule)) {
+          throw new BpfTypeError("info", `schema field "${path}": "${raw}" has an unknown aggregation rule; use ${AGGREGATE_RULES.map((r) => `"${spec}:${r}"`).join(", ")}`);
+        }
+        rules.set(path, rule as AggregateRule);
+      }
       const arr = /^(\w+)\[(\d+)\]$/.exec(spec);
       if (arr) {
         const element = scalar(arr[1]!);
         const length = Number(arr[2]);
         type = { kind: "array", name: spec, size: element.size * length, length, element };
       } else type = scalar(spec);
-    } else type = fromSchemaObject(spec, field);
+    } else if (raw !== null && typeof raw === "object") type = fromSchemaObject(raw, field, path, rules);
+    else throw new BpfTypeError("info", `schema field "${path}" must be a type name such as "u64" or a nested object; got ${String(raw)}`);
     offset = roundUp(offset, alignOf(type));
     fields.push({ name: field, offset, type });
     offset += type.size;
@@ -132,20 +138,78 @@ function fromSchemaObject(schema: Schema, name: string): LayoutType {
   return struct;
 }
 
+/** The rule a field follows when none is declared: sum integers, OR bools, first of the rest. */
+export function defaultRule(type: LayoutType): AggregateRule {
+  if (type.kind === "array") return defaultRule(type.element);
+  if (type.kind === "int") return type.bool ? "or" : type.char ? "first" : "sum";
+  return "first";
+}
+
 /** The layout of one key or value type. */
 export class Layout {
+  /** The type this layout describes. */
+  readonly type: LayoutType;
+  /** Declared per-CPU aggregation rules by field path (fields not listed follow `defaultRule`). */
+  readonly rules: ReadonlyMap<string, AggregateRule>;
   private readonly cache = new Map<string, FieldRef>();
 
-  constructor(readonly type: LayoutType) {}
+  constructor(type: LayoutType, rules: ReadonlyMap<string, AggregateRule> = new Map()) {
+    this.type = type;
+    this.rules = rules;
+  }
 
   /** From BTF: the type `typeId` (typedefs and qualifiers followed). */
   static fromBtf(btf: Btf, typeId: number): Layout {
     return new Layout(fromBtfType(btf, typeId, 0));
   }
 
-  /** From a hand-written schema, laid out with C's alignment rules (x86_64). */
+  /**
+   * From a hand-written schema, laid out with C's alignment rules (x86_64). Rules after a colon
+   * (`"u32:max"`) become the layout's aggregation rules.
+   */
   static fromSchema(schema: Schema, name = "value"): Layout {
-    return new Layout(fromSchemaObject(schema, name));
+    if (schema === null || typeof schema !== "object") {
+      throw new BpfTypeError("info", `a schema is an object of field types such as { packets: "u64" }; got ${String(schema)}`);
+    }
+    const rules = new Map<string, AggregateRule>();
+    return new Layout(fromSchemaObject(schema, name, "", rules), rules);
+  }
+
+  /**
+   * The same layout with more aggregation rules (`{ last_len: "max" }`); each path must name a
+   * field, and a rule must suit its type (`or` needs integers or bools, `sum` numbers).
+   */
+  withRules(rules: { readonly [path: string]: AggregateRule | undefined }): Layout {
+    const merged = new Map(this.rules);
+    for (const [path, rule] of Object.entries(rules)) {
+      if (rule === undefined) continue;
+      if (!(AGGREGATE_RULES as readonly string[]).includes(rule)) {
+        throw new BpfRuleError("info", `aggregation rule "${String(rule)}" for "${path}" is not one of ${AGGREGATE_RULES.join(", ")}`);
+      }
+      const f = this.field(path);
+      const t = f.type.kind === "array" ? f.type.element : f.type;
+      const numeric = t.kind === "int" || t.kind === "float" || t.kind === "enum";
+      if ((rule === "sum" || rule === "max" || rule === "min") && !numeric) {
+        throw new BpfRuleError("info", `"${path}" is a ${t.kind} (${t.name}); "${rule}" needs a number field`, 'use "first"');
+      }
+      if (rule === "or" && t.kind !== "int" && t.kind !== "enum") {
+        throw new BpfRuleError("info", `"${path}" is a ${t.kind} (${t.name}); "or" needs an integer or bool field`, 'use "first"');
+      }
+      merged.set(path, rule);
+    }
+    return new Layout(this.type, merged);
+  }
+
+  /** The rule field `path` follows: declared on it or on an enclosing field, else its type's default. */
+  ruleOf(path: string): AggregateRule {
+    for (let p = path; ; ) {
+      const r = this.rules.get(p);
+      if (r !== undefined) return r;
+      const cut = Math.max(p.lastIndexOf("."), p.lastIndexOf("["));
+      if (cut <= 0) break;
+      p = p.slice(0, cut);
+    }
+    return defaultRule(this.field(path).type);
   }
 
   /** Size in bytes. */
@@ -173,18 +237,18 @@ export class Layout {
     for (const part of path.split(/\.|(?=\[)/)) {
       const idx = /^\[(\d+)\]$/.exec(part);
       if (idx) {
-        if (type.kind !== "array") throw new RangeError(`${path}: "${part}" indexes a ${type.kind}, not an array`);
+        if (type.kind !== "array") throw new BpfRuleError("info", `${path}: "${part}" indexes a ${type.kind}, not an array`);
         const i = Number(idx[1]);
-        if (i >= type.length) throw new RangeError(`${path}: index ${i} is past the array's ${type.length} elements`);
+        if (i >= type.length) throw new BpfRuleError("info", `${path}: index ${i} is past the array's ${type.length} elements`);
         offset += i * type.element.size;
         type = type.element;
         continue;
       }
       if (type.kind !== "struct" && type.kind !== "union") {
-        throw new RangeError(`${path}: "${part}" is not a field of ${type.kind} ${type.name}`);
+        throw new BpfRuleError("info", `${path}: "${part}" is not a field of ${type.kind} ${type.name}`);
       }
       const f = type.fields.find((x) => x.name === part);
-      if (!f) throw new RangeError(`${path}: no field "${part}" in ${type.name || type.kind} (fields: ${type.fields.map((x) => x.name).join(", ")})`);
+      if (!f) throw new BpfRuleError("info", `${path}: no field "${part}" in ${type.name || type.kind}`, `its fields are ${type.fields.map((x) => x.name).join(", ")}`);
       bitOffset = f.bitOffset === undefined ? undefined : offset * 8 + f.bitOffset;
       bitSize = f.bitSize;
       offset += f.offset;

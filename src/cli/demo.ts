@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import {
-  AttachType, BpfObject, Cgroup, CgroupStorageMap, PerCpuCgroupStorageMap, cgroupRoot, removeCgroupTree,
+  AttachType, BpfObject, Cgroup, CgroupStorageMap, ElemFlags, PerCpuCgroupStorageMap, cgroupRoot, removeCgroupTree,
   type CgroupAttachment,
 } from "../index.ts";
 import { table } from "./format.ts";
@@ -74,10 +74,10 @@ export async function demo(argv: string[]): Promise<number> {
 
   try {
     obj = BpfObject.open(counterObject).load();
-    using pcpu = obj.map("pcpu_stats") as PerCpuCgroupStorageMap;
-    using shared = obj.map("shared_stats") as CgroupStorageMap;
-    const packetsAt = pcpu.layout!.offset("packets"), bytesAt = pcpu.layout!.offset("bytes");
-    const lockedPackets = shared.layout!.offset("packets"), lockedBytes = shared.layout!.offset("bytes");
+    using pcpu = PerCpuCgroupStorageMap.from(obj.map("pcpu_stats"));
+    using shared = CgroupStorageMap.from(obj.map("shared_stats"));
+    const packetsField = pcpu.field("packets"), bytesField = pcpu.field("bytes");
+    const lockedPackets = shared.field("packets"), lockedBytes = shared.field("bytes");
 
     const groups = WORKLOADS.map(([name, count, size]) => {
       const cg = Cgroup.create(`${parent.path}/${name}`);
@@ -99,11 +99,12 @@ export async function demo(argv: string[]): Promise<number> {
     const rows: string[][] = [];
     for (const g of groups) {
       for (const [dir, at] of [["egress", AttachType.CGROUP_INET_EGRESS], ["ingress", AttachType.CGROUP_INET_INGRESS]] as const) {
-        const v = pcpu.lookup(g.cg.id, at)!;
-        const packets = v.sum(packetsAt), bytes = v.sum(bytesAt);
-        const split = Array.from({ length: v.cpus }, (_, c) => v.u64(c, packetsAt)).join(" + ");
-        const locked = new DataView((shared.lookupLocked(g.cg.id, at)!).slice().buffer);
-        const sp = Number(locked.getBigUint64(lockedPackets, true)), sb = Number(locked.getBigUint64(lockedBytes, true));
+        const key = { cgroupId: g.cg.id, attachType: at };
+        const v = pcpu.lookup(key)!;
+        const packets = packetsField.total(v), bytes = bytesField.total(v);
+        const split = Array.from({ length: v.cpus }, (_, c) => packetsField.get(v, c)).join(" + ");
+        const locked = shared.lookup(key, ElemFlags.F_LOCK)!;
+        const sp = lockedPackets.get(locked), sb = lockedBytes.get(locked);
         const ok = packets === g.count && bytes === g.count * (g.size + IPV4_UDP_OVERHEAD) && sp === packets && sb === bytes;
         agree &&= ok;
         rows.push([`/${parent.path.slice(root.length + 1)}/${g.name}`, dir, `${g.count} × ${g.size} B`, String(packets), String(bytes), split, String(sp), String(sb), ok ? "✓" : "✗"]);

@@ -3,7 +3,7 @@
  * lookup per key (half a get_next_key scan), optionally spread over Workers.
  * ```ts
  * await using c = await Collector.create(map, { workers: 2 });
- * c.refresh();                       // learn keys (also: c.track(id, attachType))
+ * c.refresh();                       // learn keys (also: c.track({ cgroupId, attachType }))
  * await c.poll();
  * const out = new Float64Array(c.fields.length);
  * for (const slot of c.slots()) c.read(slot, out);  // consistent, from any thread
@@ -12,16 +12,20 @@
  * slot is written by exactly one poller. Readers in any thread use `ResultsTable.read`.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { BpfRuleError } from "../errors.ts";
-import { encodeKey } from "../maps/key.ts";
+import { BpfError, BpfRuleError, closedError, deserializeError, type SerializedError } from "../errors.ts";
+import { EncodedKey, encodeKey, type MapKey } from "../maps/key.ts";
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
 import type { AnyStorageMap } from "../maps/open.ts";
+import type { Field } from "../maps/field.ts";
 import { ResultsTable, SlotState } from "./results.ts";
 import { SlotPoller, type PollCounts } from "./poller.ts";
 import type { WorkerInit } from "./worker.ts";
 
 export interface CollectorOptions {
-  /** Layout paths of the u64 fields to collect. Default: every 8-byte integer field. */
+  /**
+   * Layout paths of the unsigned integer fields to collect (per-CPU maps: each combined by its
+   * aggregation rule). Default: every unsigned integer field that is not a bitfield or an array.
+   */
   fields?: string[];
   /** Rows in the results table (keys tracked at once). Default 4096. */
   capacity?: number;
@@ -50,6 +54,22 @@ const REUSE_AFTER_POLLS = 2;
 
 const keyOf = (id: number, at: number | undefined) => `${id}/${at ?? "-"}`;
 
+/** A key in any of the map key forms, as the collector's id and attach type (checked). */
+function keyParts(map: AnyStorageMap, op: "collect", key: MapKey): { cgroupId: number; attachType: number | undefined } {
+  const words = new Uint32Array(4);
+  if (key instanceof EncodedKey) {
+    if (key.keySize !== map.keySize) {
+      throw new BpfRuleError(op, `key ${key.describe()} was encoded for ${key.keySize}-byte keys; this map has ${map.keySize}-byte keys`);
+    }
+    return { cgroupId: key.cgroupId, attachType: key.attachType };
+  }
+  if (typeof key === "object" && key !== null) encodeKey(words, map.keySize, op, key.cgroupId, key.attachType);
+  else encodeKey(words, map.keySize, op, key, undefined);
+  const cgroupId = words[0]! + words[1]! * 4294967296;
+  if (cgroupId > Number.MAX_SAFE_INTEGER) throw new BpfRuleError(op, `cgroup id ${cgroupId} is beyond 2^53; the collector keeps ids as numbers`);
+  return { cgroupId, attachType: map.keySize === 16 ? words[2] : undefined };
+}
+
 export class Collector implements AsyncDisposable {
   readonly table: ResultsTable;
   /** The collected fields' layout paths, in row order. */
@@ -75,11 +95,15 @@ export class Collector implements AsyncDisposable {
   /** Values per row: `fields.length`, or `fields.length × (1 + cpus)` with `perCpu`. */
   readonly rowValues: number;
 
-  private constructor(readonly map: AnyStorageMap, fields: string[], offsets: number[], capacity: number, locked: boolean, cpus: number) {
-    this.fields = fields;
+  /** The map polled (kept open by the caller). */
+  readonly map: AnyStorageMap;
+
+  private constructor(map: AnyStorageMap, fields: Field[], capacity: number, locked: boolean, cpus: number) {
+    this.map = map;
+    this.fields = fields.map((f) => f.path);
     this.rowValues = fields.length * (1 + cpus);
     this.table = new ResultsTable({ capacity, fields: this.rowValues });
-    this.poller = new SlotPoller(map, this.table, offsets, locked, cpus);
+    this.poller = new SlotPoller(map, this.table, { fields, locked, cpus });
     this.prevValues = new Float64Array(capacity * fields.length);
     this.prevTime = new Float64Array(capacity).fill(NaN);
     this.rateValues = new Float64Array(capacity * fields.length).fill(NaN);
@@ -89,28 +113,31 @@ export class Collector implements AsyncDisposable {
   /** A collector over `map` (kept open by the caller). Starts its Workers, if any. */
   static async create(map: AnyStorageMap, options: CollectorOptions = {}): Promise<Collector> {
     const layout = map.layout;
-    if (!layout) throw new BpfRuleError("info", `map "${map.info.name}" has no layout: call map.useLayout({...}) first`);
-    const fields = options.fields ?? layout.leaves()
-      .filter((l) => l.type.kind === "int" && l.type.size === 8 && l.bitSize === undefined)
+    if (!layout) {
+      throw new BpfError("collect", `map "${map.info.name}" has no layout to name its fields`,
+        { kind: "not-found", hint: 'declare one: map.useLayout({ packets: "u64", bytes: "u64" })' });
+    }
+    const paths = options.fields ?? layout.leaves()
+      .filter((l) => l.type.kind === "int" && !l.type.signed && l.bitSize === undefined && [1, 2, 4, 8].includes(l.type.size))
       .map((l) => l.path);
-    if (fields.length === 0) throw new BpfRuleError("info", `map "${map.info.name}" has no u64 fields to collect; pass options.fields`);
-    const offsets = fields.map((f) => {
-      const ref = layout.field(f);
-      if (ref.type.kind !== "int" || ref.type.size !== 8 || ref.bitSize !== undefined || ref.offset % 4 !== 0) {
-        throw new BpfRuleError("info", `field "${f}" is not an aligned 64-bit integer`);
+    if (paths.length === 0) throw new BpfRuleError("collect", `map "${map.info.name}" has no unsigned integer fields to collect`, "pass options.fields");
+    const fields = paths.map((p) => {
+      const f = map.field(p);
+      if (!f.integer || f.signed) {
+        throw new BpfRuleError("collect", `field "${p}" is a ${f.kind}; the collector keeps unsigned integers (a results row holds u64s)`);
       }
-      return ref.offset;
+      return f;
     });
     const locked = options.locked ?? (!(map instanceof PerCpuCgroupStorageMap) && layout.hasSpinLock);
     if (options.perCpu && !(map instanceof PerCpuCgroupStorageMap)) {
-      throw new BpfRuleError("info", `perCpu: map "${map.info.name}" is a shared map; it has one value per key`);
+      throw new BpfRuleError("collect", `perCpu: map "${map.info.name}" is a shared map; it has one value per key`);
     }
-    const cpus = options.perCpu ? (map as PerCpuCgroupStorageMap).cpus : 0;
-    const c = new Collector(map, fields, offsets, options.capacity ?? 4096, locked, cpus);
+    const cpus = options.perCpu && map instanceof PerCpuCgroupStorageMap ? map.cpus : 0;
+    const c = new Collector(map, fields, options.capacity ?? 4096, locked, cpus);
     const n = options.workers ?? 0;
     try {
       await Promise.all(Array.from({ length: n }, (_, index) => c.startWorker({
-        table: c.table.init, mapFd: map.fd, offsets, locked, cpus, index, count: n,
+        table: c.table.init, mapFd: map.fd, fields: fields.map((f) => f.spec), locked, cpus, index, count: n,
       })));
     } catch (e) {
       await c.close();
@@ -140,14 +167,14 @@ export class Collector implements AsyncDisposable {
         w.removeEventListener("message", onMessage);
         w.removeEventListener("error", onError);
         const data = e.data as Record<string, unknown>;
-        if (typeof data.error === "string") reject(new Error(`collector worker: ${data.error}`));
+        if (data.error !== undefined) reject(deserializeError(data.error as SerializedError, "collector worker"));
         else resolve(data);
       };
       const onError = (e: ErrorEvent) => {
         w.removeEventListener("message", onMessage);
         w.removeEventListener("error", onError);
         this.deadWorkers.add(w);
-        reject(new Error(`collector worker: ${e.message}`));
+        reject(new BpfError("collect", `collector worker failed: ${e.message}`, { kind: "kernel" }));
       };
       w.addEventListener("message", onMessage);
       w.addEventListener("error", onError);
@@ -156,15 +183,22 @@ export class Collector implements AsyncDisposable {
 
   /** Slot assignment is the main thread's, and only between polls (one writer per row). */
   private requireIdle(what: string): void {
-    if (this.closed) throw new Error("collector is closed");
-    if (this.polling) throw new Error(`collector: ${what} while a poll() is running; await it first`);
+    if (this.closed) throw closedError("collect", "collector");
+    if (this.polling) throw new BpfRuleError("collect", `${what} while a poll() is running`, "await the poll first");
   }
 
-  /** Starts collecting one key (no scan needed); returns its slot. */
-  track(cgroupId: number, attachType?: number): number {
+  /**
+   * Starts collecting one key (no scan needed); returns its slot. `key` takes the map key forms:
+   * a cgroup id (8-byte keys), `{ cgroupId, attachType }` or `map.key(…)`.
+   */
+  track(key: MapKey): number {
     this.requireIdle("track()");
     // The same checks a lookup makes, now rather than in every later poll.
-    encodeKey(new Uint32Array(4), this.map.keySize, "lookup", cgroupId, attachType);
+    const { cgroupId, attachType } = keyParts(this.map, "collect", key);
+    return this.trackParts(cgroupId, attachType);
+  }
+
+  private trackParts(cgroupId: number, attachType: number | undefined): number {
     const key = keyOf(cgroupId, attachType);
     const existing = this.slotByKey.get(key);
     if (existing !== undefined) return existing;
@@ -175,7 +209,7 @@ export class Collector implements AsyncDisposable {
         break;
       }
     }
-    if (slot < 0) throw new RangeError(`the collector's ${this.table.capacity} slots are all in use; create it with a larger capacity`);
+    if (slot < 0) throw new BpfRuleError("collect", `the collector's ${this.table.capacity} slots are all in use`, "create it with a larger capacity");
     this.nextFree = slot + 1;
     this.table.assign(slot, cgroupId, attachType);
     this.prevTime[slot] = NaN; // a new key: no rate until it has been polled twice
@@ -203,7 +237,7 @@ export class Collector implements AsyncDisposable {
       const key = keyOf(k.cgroupId, k.attachType);
       seen.add(key);
       if (!this.slotByKey.has(key)) {
-        this.track(k.cgroupId, k.attachType);
+        this.trackParts(k.cgroupId, k.attachType);
         added++;
       }
     }
@@ -231,7 +265,9 @@ export class Collector implements AsyncDisposable {
     let counts: PollCounts[];
     if (this.workers.length === 0) counts = [this.poller.poll(poll, 0, 1)];
     else {
-      if (this.deadWorkers.size > 0) throw new Error("collector: a Worker failed; close() and create a new collector");
+      if (this.deadWorkers.size > 0) {
+        throw new BpfError("collect", "a collector Worker failed", { kind: "kernel", hint: "close() this collector and create a new one" });
+      }
       this.polling = true;
       try {
         counts = (await Promise.all(this.workers.map((w) => this.request(w, { poll })))) as unknown as PollCounts[];
@@ -285,8 +321,9 @@ export class Collector implements AsyncDisposable {
     return this.polls;
   }
 
-  /** The slot of a tracked key. */
-  slotOf(cgroupId: number, attachType?: number): number | undefined {
+  /** The slot of a tracked key (any map key form), or undefined if it is not tracked. */
+  slotOf(key: MapKey): number | undefined {
+    const { cgroupId, attachType } = keyParts(this.map, "collect", key);
     return this.slotByKey.get(keyOf(cgroupId, attachType));
   }
 

@@ -1,10 +1,9 @@
-/** Polls a set of slots: one lookup per live key, values into the results table. */
-import { CgroupStorageMap } from "../maps/cgroup-storage.ts";
+/** Polls a set of slots: one lookup per live key, field values into the results table. */
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
 import type { AnyStorageMap } from "../maps/open.ts";
+import type { Field } from "../maps/field.ts";
+import { ElemFlags } from "../constants.ts";
 import { ResultsTable, SlotState } from "./results.ts";
-import { U32 } from "../maps/key.ts";
-
 
 export interface PollCounts {
   looked: number;
@@ -12,54 +11,62 @@ export interface PollCounts {
   missing: number[];
 }
 
-export class SlotPoller {
-  private readonly values: Float64Array;
-  /** u32 view of the shared map's value buffer: the map returns the same bytes every lookup. */
-  private sharedWords: Uint32Array | undefined;
+/** What a poller needs besides the map and the table. */
+export interface PollerOptions {
+  /** The collected fields, in table order. */
+  fields: readonly Field[];
+  /** Shared maps: read under the value's spin lock. */
+  locked: boolean;
+  /** Per-CPU maps: also store each of this many CPUs' values after the totals (0: totals only). */
+  cpus: number;
+}
 
-  constructor(
-    private readonly map: AnyStorageMap,
-    private readonly table: ResultsTable,
-    /** Byte offsets of the u64 fields, in table order. */
-    private readonly offsets: number[],
-    /** Shared maps: read under the value's spin lock. */
-    private readonly locked: boolean,
-    /** Per-CPU maps: also store each of this many CPUs' values after the totals. */
-    private readonly cpus = 0,
-  ) {
-    this.values = new Float64Array(offsets.length * (1 + cpus));
+export class SlotPoller {
+  private readonly map: AnyStorageMap;
+  private readonly table: ResultsTable;
+  private readonly fields: readonly Field[];
+  private readonly flags: number;
+  private readonly cpus: number;
+  private readonly values: Float64Array;
+  /** The key a poll looks up, rewritten in place for each slot (no allocation). */
+  private readonly key = { cgroupId: 0, attachType: undefined as number | undefined };
+
+  constructor(map: AnyStorageMap, table: ResultsTable, options: PollerOptions) {
+    this.map = map;
+    this.table = table;
+    this.fields = options.fields;
+    this.flags = options.locked ? ElemFlags.F_LOCK : 0;
+    this.cpus = options.cpus;
+    this.values = new Float64Array(options.fields.length * (1 + options.cpus));
   }
 
   /** Polls live slots `first`, `first + step`, … below the table's capacity. */
   poll(poll: number, first: number, step: number): PollCounts {
-    const { map, table, offsets, values } = this;
+    const { map, table, fields, values, key } = this;
+    const n = fields.length;
     const counts: PollCounts = { looked: 0, missing: [] };
     for (let slot = first; slot < table.capacity; slot += step) {
       if (table.state(slot) !== SlotState.LIVE) continue;
-      const id = table.cgroupId(slot), at = table.attachType(slot);
+      key.cgroupId = table.cgroupId(slot);
+      key.attachType = table.attachType(slot);
       counts.looked++;
       if (map instanceof PerCpuCgroupStorageMap) {
-        const v = map.lookup(id, at);
+        const v = map.lookup(key);
         if (v === null) {
           counts.missing.push(slot);
           continue;
         }
-        const n = offsets.length;
-        for (let i = 0; i < n; i++) values[i] = v.sum(offsets[i]!);
+        for (let i = 0; i < n; i++) values[i] = fields[i]!.total(v);
         for (let cpu = 0; cpu < this.cpus; cpu++) {
-          for (let i = 0; i < n; i++) values[n + cpu * n + i] = v.u64(cpu, offsets[i]!);
+          for (let i = 0; i < n; i++) values[n + cpu * n + i] = fields[i]!.get(v, cpu);
         }
       } else {
-        const v = this.locked ? (map as CgroupStorageMap).lookupLocked(id, at) : map.lookup(id, at);
+        const v = map.lookup(key, this.flags);
         if (v === null) {
           counts.missing.push(slot);
           continue;
         }
-        const w = (this.sharedWords ??= new Uint32Array(v.buffer, v.byteOffset, v.byteLength >> 2));
-        for (let i = 0; i < offsets.length; i++) {
-          const o = offsets[i]! >> 2;
-          values[i] = w[o]! + w[o + 1]! * U32;
-        }
+        for (let i = 0; i < n; i++) values[i] = fields[i]!.get(v);
       }
       table.write(slot, poll, values);
     }

@@ -6,13 +6,16 @@
  * @internal
  */
 import { openMap } from "../maps/open.ts";
+import { Field, type FieldSpec } from "../maps/field.ts";
+import { serializeError } from "../errors.ts";
 import { ResultsTable, type ResultsTableInit } from "./results.ts";
 import { SlotPoller } from "./poller.ts";
 
 export interface WorkerInit {
   table: ResultsTableInit;
   mapFd: number;
-  offsets: number[];
+  /** The collected fields' accessors, as plain data. */
+  fields: FieldSpec[];
   locked: boolean;
   /** CPUs whose values each row also keeps (0: totals only). */
   cpus: number;
@@ -33,7 +36,9 @@ self.onmessage = (event: MessageEvent) => {
       init = msg.init;
       const map = openMap({ fd: init.mapFd });
       close = () => map.close();
-      poller = new SlotPoller(map, new ResultsTable(init.table), init.offsets, init.locked, init.cpus);
+      poller = new SlotPoller(map, new ResultsTable(init.table), {
+        fields: init.fields.map((spec) => new Field(spec)), locked: init.locked, cpus: init.cpus,
+      });
       self.postMessage({ ready: true });
     } else if (msg.poll !== undefined) {
       const counts = poller!.poll(msg.poll, init!.index, init!.count);
@@ -43,7 +48,7 @@ self.onmessage = (event: MessageEvent) => {
       self.postMessage({ closed: true });
     }
   } catch (e) {
-    self.postMessage({ error: (e as Error).message });
+    self.postMessage({ error: serializeError(e) });
   }
 };
 

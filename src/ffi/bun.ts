@@ -20,6 +20,7 @@ function open() {
       bpf_map_lookup_elem_flags: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
       bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
       bpf_map_get_next_key: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+      bpf_map_delete_elem: { args: ["i32", "ptr"], returns: "i32" },
       bpf_map_create: {
         args: ["i32", "ptr", "u32", "u32", "u32", "ptr"],
         returns: "i32",
@@ -107,6 +108,7 @@ export const libbpf: Libbpf = {
   mapLookupElem: (fd, k, v) => lookup(fd, k as never, v as never),
   mapLookupElemFlags: (fd, k, v, flags) => lookupFlags(fd, k as never, v as never, flags),
   mapUpdateElem: (fd, k, v, flags) => update(fd, k as never, v as never, flags),
+  mapDeleteElem: (fd, k) => lib.bpf_map_delete_elem(fd, k as never),
   mapGetNextKey: (fd, k, next) => getNextKey(fd, fromPointer(k), next as never),
   mapCreate: (type, name, keySize, valueSize, maxEntries, opts) =>
     lib.bpf_map_create(

@@ -59,6 +59,7 @@ const LIBBPF = {
   bpf_map_lookup_elem_flags: { parameters: ["i32", "pointer", "pointer", "u64"], result: "i32" },
   bpf_map_update_elem: { parameters: ["i32", "pointer", "pointer", "u64"], result: "i32" },
   bpf_map_get_next_key: { parameters: ["i32", "pointer", "pointer"], result: "i32" },
+  bpf_map_delete_elem: { parameters: ["i32", "pointer"], result: "i32" },
   bpf_map_create: { parameters: ["i32", "buffer", "u32", "u32", "u32", "pointer"], result: "i32" },
   bpf_map_get_fd_by_id: { parameters: ["u32"], result: "i32" },
   bpf_obj_get_info_by_fd: { parameters: ["i32", "pointer", "pointer"], result: "i32" },
@@ -168,6 +169,7 @@ export const libbpf: Libbpf = {
   mapLookupElem: (fd, k, v) => lookup(fd, fromNative(k), fromNative(v)),
   mapLookupElemFlags: (fd, k, v, flags) => lookupFlags(fd, fromNative(k), fromNative(v), u64(flags)),
   mapUpdateElem: (fd, k, v, flags) => update(fd, fromNative(k), fromNative(v), u64(flags)),
+  mapDeleteElem: (fd, k) => lib.bpf_map_delete_elem(fd, fromNative(k)),
   mapGetNextKey: (fd, k, next) => getNextKey(fd, fromNative(k), fromNative(next)),
   mapCreate: (type, name, keySize, valueSize, maxEntries, opts) =>
     lib.bpf_map_create(type, name === null ? null : cString(name), keySize, valueSize, maxEntries, fromNative(opts)),

@@ -27,6 +27,7 @@ export interface Libbpf {
   mapLookupElem(fd: number, key: NativePointer, value: NativePointer): number;
   mapLookupElemFlags(fd: number, key: NativePointer, value: NativePointer, flags: number): number;
   mapUpdateElem(fd: number, key: NativePointer, value: NativePointer, flags: number): number;
+  mapDeleteElem(fd: number, key: NativePointer): number;
   /** `key` null asks for the first key. */
   mapGetNextKey(fd: number, key: NativePointer | null, nextKey: NativePointer): number;
   mapCreate(

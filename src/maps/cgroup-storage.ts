@@ -1,44 +1,54 @@
 /** `CgroupStorageMap`: BPF_MAP_TYPE_CGROUP_STORAGE, one value per cgroup (and attach type). */
-import { libbpf, type NativePointer } from "../ffi/index.ts";
-import { BpfRuleError } from "../errors.ts";
-import { ElemFlags } from "../constants.ts";
-import { ENOENT, StorageMap } from "./storage-map.ts";
+import { libbpf } from "../ffi/index.ts";
+import { BpfRuleError, typeMismatch } from "../errors.ts";
+import { ElemFlags, MapType } from "../constants.ts";
+import { decode, type DecodeOptions } from "../btf/decode.ts";
+import type { Layout } from "../btf/layout.ts";
+import type { AggregateRules, DecodedStruct, Int64AsNumber, Schema, SchemaValue } from "../btf/schema.ts";
+import { LOCK_HINT, StorageMap, checkFlagsType, type ValueTarget } from "./storage-map.ts";
+import { MapHandle } from "./handle.ts";
 import { asBytes } from "./percpu-values.ts";
-import type { KeyInput } from "./key.ts";
+import { notAHandle, openAs, wrongType, type MapSource } from "./source.ts";
+import type { MapKey } from "./key.ts";
 import type { MapInfo } from "./info.ts";
-import type { ScanCursor } from "./cursor.ts";
-import { decode, type Decoded, type DecodeOptions } from "../btf/decode.ts";
 
-const lookupElem = libbpf.mapLookupElem;
-const lookupElemFlags = libbpf.mapLookupElemFlags;
-const updateElem = libbpf.mapUpdateElem;
-
-const LOCK_HINT =
-  "BPF_F_LOCK needs a struct bpf_spin_lock in the map's value type, and the map must carry BTF " +
-  "(maps loaded by libbpf from a .bpf.o do)";
-
-/** Allocates a value buffer on an explicit ArrayBuffer (its address never moves). */
-function valueBuffer(size: number): Uint8Array {
-  return new Uint8Array(new ArrayBuffer((size + 7) & ~7), 0, size);
+/** A value buffer on an explicit ArrayBuffer (its address never moves). */
+function valueTarget(size: number): ValueTarget<Uint8Array> {
+  const value = new Uint8Array(new ArrayBuffer((size + 7) & ~7), 0, size);
+  return { value, pointer: libbpf.pointer(value) };
 }
+
+const UPDATE_FLAGS = ElemFlags.EXIST | ElemFlags.F_LOCK;
 
 /**
  * A shared cgroup storage map: BPF programs on every CPU update one value per cgroup, so values
- * that must be consistent hold a `bpf_spin_lock` (read them with `lookupLocked`).
+ * that must be consistent hold a `bpf_spin_lock` (read and write them with `ElemFlags.F_LOCK`).
+ * `T` is the decoded value's type: from `useLayout(schema)`, or declared with
+ * `CgroupStorageMap.open<MyValue>(pin)` for a map whose BTF describes it.
  */
-export class CgroupStorageMap extends StorageMap<Uint8Array> {
-  private readonly value: Uint8Array;
-  private readonly valuePointer: NativePointer;
-  private readonly staging: Uint8Array;
-  private readonly stagingPointer: NativePointer;
+export class CgroupStorageMap<T = DecodedStruct> extends StorageMap<Uint8Array, T> {
+  private readonly staging: ValueTarget<Uint8Array>;
+  private readonly updateElem = libbpf.mapUpdateElem;
 
-  /** @internal use `openMap`, `createMap` or `BpfObject.map` */
+  /** @internal use `CgroupStorageMap.open`, `openMap`, `createMap` or `BpfObject.map` */
   constructor(fd: number, info: MapInfo) {
-    super(fd, info);
-    this.value = valueBuffer(this.valueSize);
-    this.valuePointer = libbpf.pointer(this.value);
-    this.staging = valueBuffer(this.valueSize);
-    this.stagingPointer = libbpf.pointer(this.staging);
+    super(fd, info, valueTarget(info.valueSize));
+    this.staging = valueTarget(info.valueSize);
+  }
+
+  /**
+   * Opens a shared cgroup storage map (a pin path, `{ id }` or `{ fd }`, which is duplicated).
+   * Any other map type is refused with a `BpfRuleError` naming the type found.
+   */
+  static open<T = DecodedStruct>(source: MapSource): CgroupStorageMap<T> {
+    return openAs(source, MapType.CGROUP_STORAGE, "CgroupStorageMap", (fd, info) => new CgroupStorageMap<T>(fd, info));
+  }
+
+  /** `handle` as a `CgroupStorageMap` (the same object), or a `BpfRuleError` naming its type. */
+  static from<T = DecodedStruct>(handle: MapHandle<unknown>): CgroupStorageMap<T> {
+    if (handle instanceof CgroupStorageMap) return handle as CgroupStorageMap<T>;
+    if (handle instanceof MapHandle) throw wrongType(`map "${handle.info.name}"`, handle.info, MapType.CGROUP_STORAGE, "CgroupStorageMap");
+    return notAHandle("CgroupStorageMap", handle);
   }
 
   /** Always false: one value per entry, shared by all CPUs. */
@@ -47,50 +57,15 @@ export class CgroupStorageMap extends StorageMap<Uint8Array> {
   }
 
   /**
-   * The value for `cgroupId` (and `attachType`, required for 16-byte keys, forbidden for 8-byte
-   * ones), or null if the map has no such entry. The returned bytes belong to the map and are
-   * overwritten by the next lookup: copy them (`lookupInto`, `.slice()`) to keep them.
-   * Allocates nothing for a number id.
+   * Declares the value layout of a map without BTF (or overrides it): a schema such as
+   * `{ packets: "u64", bytes: "u64" }` (C alignment; its size must be `valueSize`) or a
+   * `Layout`. Returns this map, typed by the schema: `decode(v).packets` is then a `bigint`.
    */
-  lookup(cgroupId: number | bigint, attachType?: number): Uint8Array | null {
-    this.key.set("lookup", cgroupId, attachType);
-    const rc = lookupElem(this.fd, this.key.pointer, this.valuePointer);
-    if (rc === 0) return this.value;
-    if (rc === -ENOENT) return null;
-    throw this.elemError("lookup", rc);
-  }
-
-  /**
-   * Like `lookup`, but the kernel copies the value while holding its `bpf_spin_lock`
-   * (BPF_F_LOCK), so fields updated together under the lock are read together. The lock's own
-   * bytes read as zero.
-   */
-  lookupLocked(cgroupId: number | bigint, attachType?: number): Uint8Array | null {
-    this.key.set("lookup", cgroupId, attachType);
-    const rc = lookupElemFlags(this.fd, this.key.pointer, this.valuePointer, ElemFlags.F_LOCK);
-    if (rc === 0) return this.value;
-    if (rc === -ENOENT) return null;
-    throw this.elemError("lookup", rc, LOCK_HINT);
-  }
-
-  /**
-   * Looks up into `target` (at least `valueSize` bytes) for keeping. Returns false, leaving
-   * `target` alone, if the entry does not exist.
-   */
-  lookupInto(
-    target: ArrayBufferView,
-    cgroupId: number | bigint,
-    attachType?: number,
-    options: { locked?: boolean } = {},
-  ): boolean {
-    const dst = asBytes(target);
-    if (dst.byteLength < this.valueSize) {
-      throw new RangeError(`target is ${dst.byteLength} bytes; this map's values are ${this.valueSize}`);
-    }
-    const v = options.locked ? this.lookupLocked(cgroupId, attachType) : this.lookup(cgroupId, attachType);
-    if (v === null) return false;
-    dst.set(v);
-    return true;
+  useLayout<const S extends Schema>(schema: S, rules?: AggregateRules<SchemaValue<S>>): CgroupStorageMap<SchemaValue<S>>;
+  useLayout<V = T>(layout: Layout, rules?: AggregateRules<V>): CgroupStorageMap<V>;
+  useLayout(layout: Schema | Layout, rules?: { readonly [path: string]: string | undefined }): CgroupStorageMap<unknown> {
+    this.setLayout(layout, rules);
+    return this as CgroupStorageMap<unknown>;
   }
 
   /**
@@ -100,51 +75,72 @@ export class CgroupStorageMap extends StorageMap<Uint8Array> {
    * Without F_LOCK the kernel swaps in a new buffer, and a program running at that moment may
    * add to the old one: that increment is lost.
    */
-  update(key: KeyInput, value: ArrayBufferView, flags: number = ElemFlags.ANY): void {
-    const src = asBytes(value);
+  update(key: MapKey, value: ArrayBufferView, flags: number = ElemFlags.ANY): void {
+    const src = asBytes("update", value, `a Uint8Array (or other ArrayBufferView) of ${this.valueSize} bytes`);
     if (src.byteLength !== this.valueSize) {
-      throw new BpfRuleError(
-        "update",
-        `value is ${src.byteLength} bytes; this map's values are exactly ${this.valueSize} bytes`,
-      );
+      throw new BpfRuleError("update", `value is ${src.byteLength} bytes; this map's values are exactly ${this.valueSize} bytes`);
     }
+    checkFlagsType("update", flags);
     if ((flags & ElemFlags.NOEXIST) !== 0) {
-      throw new BpfRuleError(
-        "update",
-        "BPF_NOEXIST cannot succeed on cgroup storage: entries are created only when a program " +
-          "using the map is attached to the cgroup; update existing entries with BPF_ANY or BPF_EXIST",
-      );
+      throw new BpfRuleError("update",
+        "BPF_NOEXIST cannot succeed on cgroup storage: entries are created only when a program using the map is attached to the cgroup",
+        "update existing entries with ElemFlags.ANY or ElemFlags.EXIST");
     }
-    if ((flags & ~(ElemFlags.EXIST | ElemFlags.F_LOCK)) !== 0 || !Number.isInteger(flags)) {
-      throw new BpfRuleError("update", `flags ${flags}: shared cgroup storage accepts only BPF_ANY, BPF_EXIST and BPF_F_LOCK`);
+    if ((flags & ~UPDATE_FLAGS) !== 0) {
+      throw new BpfRuleError("update", `flags ${flags}: shared cgroup storage accepts only ElemFlags.ANY, EXIST and F_LOCK`);
     }
-    this.key.setInput("update", key);
-    this.staging.set(src);
-    const rc = updateElem(this.fd, this.key.pointer, this.stagingPointer, flags);
-    if (rc !== 0) throw this.elemError("update", rc, LOCK_HINT);
+    const kp = this.keyPointer("update", key);
+    this.staging.value.set(src);
+    const rc = this.updateElem(this.fd, kp, this.staging.pointer, flags);
+    if (rc !== 0) throw this.updateError(rc, key, flags);
   }
 
   /**
-   * A value as a plain object by the map's layout (`layout`): `{ packets: 3n, bytes: 114n }`.
-   * Spin locks are left out. Allocates: for reading, not for the hot path.
+   * A value as a plain object by the map's layout: `{ packets: 3n, bytes: 114n }` (typed `T`).
+   * Spin locks are left out. Allocates: for reading, not for the hot path (there, use
+   * `map.field(path).get(value)`).
    */
-  decode(value: Uint8Array, options?: DecodeOptions): Decoded {
+  decode(value: Uint8Array, options: { int64: "number" }): Int64AsNumber<T>;
+  decode(value: Uint8Array, options?: DecodeOptions): T;
+  decode(value: Uint8Array, options?: DecodeOptions): unknown {
+    if (!(value instanceof Uint8Array)) typeMismatch("lookup", "the value", "a Uint8Array from lookup()", value);
     return decode(this.requireLayout(), value, options);
   }
 
-  /** @internal */
-  newValueTarget(): { value: Uint8Array; pointer: NativePointer } {
-    const value = valueBuffer(this.valueSize);
-    return { value, pointer: libbpf.pointer(value) };
-  }
-
-  /** A cursor whose lookups take the value's spin lock (BPF_F_LOCK). */
-  lockedCursor(): ScanCursor<Uint8Array> {
-    return this.cursorWithFlags(ElemFlags.F_LOCK);
+  /** A zeroed value of this map's size, e.g. a `lookupInto` target or an `update` value. */
+  newValue(): Uint8Array {
+    return new Uint8Array(this.valueSize);
   }
 
   /** @internal */
-  protected copyValue(value: Uint8Array): Uint8Array {
+  newValueTarget(): ValueTarget<Uint8Array> {
+    return valueTarget(this.valueSize);
+  }
+
+  /** @internal */
+  protected checkLookupFlags(flags: number): void {
+    checkFlagsType("lookup", flags);
+    if (flags !== ElemFlags.F_LOCK) {
+      throw new BpfRuleError("lookup", `flags ${flags}: a shared map's lookup takes 0 or ElemFlags.F_LOCK`, LOCK_HINT);
+    }
+  }
+
+  /** @internal */
+  protected checkTarget(target: unknown): void {
+    const dst = asBytes("lookup", target, `a Uint8Array (or other ArrayBufferView) of at least ${this.valueSize} bytes`);
+    if (dst.byteLength < this.valueSize) {
+      throw new BpfRuleError("lookup", `target is ${dst.byteLength} bytes; this map's values are ${this.valueSize}`,
+        "make one with map.newValue()");
+    }
+  }
+
+  /** @internal */
+  protected copyValue(from: Uint8Array, to: ArrayBufferView): void {
+    asBytes("lookup", to, "").set(from);
+  }
+
+  /** @internal */
+  protected cloneValue(value: Uint8Array): Uint8Array {
     return value.slice();
   }
 }

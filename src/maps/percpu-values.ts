@@ -1,12 +1,13 @@
 /** `PerCpuValues`: one per-CPU map value, every possible CPU's slot in one SharedArrayBuffer. */
 import { U32 } from "./key.ts";
+import { BpfRuleError, typeMismatch } from "../errors.ts";
 
 /**
  * Sum over `cpus` slots (`step` u32 words apart) of the u64 whose low half is word `w`. Halves
  * are summed apart (exact, no BigInt), two CPUs per step into independent accumulators: float
  * adds have a 3–4 cycle latency, and one dependency chain was 20% slower at 256 CPUs.
  */
-function sumU64(words: Uint32Array, w: number, step: number, cpus: number): number {
+export function sumU64Words(words: Uint32Array, w: number, step: number, cpus: number): number {
   const step2 = step * 2;
   let lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0, c = 0;
   for (; c + 1 < cpus; c += 2, w += step2) {
@@ -30,28 +31,37 @@ export function perCpuStride(valueSize: number): number {
 /**
  * A per-CPU value as the kernel lays it out: `cpus` slots of `stride` (= round_up(valueSize, 8))
  * bytes, slot i for the i-th possible CPU. Backed by a `SharedArrayBuffer`, so Workers can read
- * it without a copy. Readers never allocate: `sum()` and `u64()` read u64s as two u32 halves.
+ * it without a copy. Readers never allocate: `sumU64()`, `u64()` and field accessors read u64s as two u32 halves.
  */
 export class PerCpuValues {
+  /** Size of one CPU's value (the map's `value_size`). */
+  readonly valueSize: number;
+  /** Possible CPUs: the number of slots. */
+  readonly cpus: number;
   /** Bytes per CPU slot. */
   readonly stride: number;
   /** The whole buffer, `stride × cpus` bytes, exactly what the kernel reads and writes. */
   readonly buffer: SharedArrayBuffer;
   /** All slots as bytes. */
   readonly bytes: Uint8Array;
-  private readonly words: Uint32Array;
+  /** The buffer as u32 words (u64s are read as two halves: no BigInt). @internal */
+  readonly words: Uint32Array;
+  /** The buffer for reads of other widths. @internal */
+  readonly view: DataView;
   private readonly slots: Uint8Array[];
 
-  constructor(
-    /** Size of one CPU's value (the map's `value_size`). */
-    readonly valueSize: number,
-    /** Possible CPUs: the number of slots. */
-    readonly cpus: number,
-  ) {
+  constructor(valueSize: number, cpus: number) {
+    if (!Number.isInteger(valueSize) || valueSize < 1 || !Number.isInteger(cpus) || cpus < 1) {
+      throw new BpfRuleError("lookup", `PerCpuValues needs a value size ≥ 1 and a CPU count ≥ 1 (got ${valueSize} × ${cpus})`,
+        "make one with map.newValues()");
+    }
+    this.valueSize = valueSize;
+    this.cpus = cpus;
     this.stride = perCpuStride(valueSize);
     this.buffer = new SharedArrayBuffer(this.stride * cpus);
     this.bytes = new Uint8Array(this.buffer);
     this.words = new Uint32Array(this.buffer);
+    this.view = new DataView(this.buffer);
     this.slots = Array.from(
       { length: cpus },
       (_, i) => new Uint8Array(this.buffer, i * this.stride, valueSize),
@@ -61,42 +71,46 @@ export class PerCpuValues {
   /** CPU `i`'s value, `valueSize` bytes; the same view object on every call. */
   cpu(i: number): Uint8Array {
     const slot = this.slots[i];
-    if (slot === undefined) throw new RangeError(`cpu ${i} is not in 0..${this.cpus - 1}`);
+    if (slot === undefined) throw new BpfRuleError("lookup", `cpu ${i} is not in 0..${this.cpus - 1} (the possible CPUs)`);
     return slot;
   }
 
-  /** The u64 at byte `offset` of CPU `cpu`'s value, as a number (exact below 2^53). */
+  /**
+   * The u64 at byte `offset` (a multiple of 8) of CPU `cpu`'s value, as a number (exact below
+   * 2^53). For named fields of any width, use an accessor: `map.field("bytes").get(values, cpu)`.
+   */
   u64(cpu: number, offset: number): number {
-    if (!(cpu >= 0 && cpu < this.cpus)) throw new RangeError(`cpu ${cpu} is not in 0..${this.cpus - 1}`);
+    this.checkCpu(cpu);
     const w = (cpu * this.stride + this.checkOffset(offset)) >> 2;
     return this.words[w]! + this.words[w + 1]! * U32;
   }
 
   /** The u64 at `offset` of CPU `cpu`'s value, exact. Allocates a BigInt. */
   u64BigInt(cpu: number, offset: number): bigint {
-    if (!(cpu >= 0 && cpu < this.cpus)) throw new RangeError(`cpu ${cpu} is not in 0..${this.cpus - 1}`);
+    this.checkCpu(cpu);
     const w = (cpu * this.stride + this.checkOffset(offset)) >> 2;
     return BigInt(this.words[w]!) | (BigInt(this.words[w + 1]!) << 32n);
   }
 
   /**
-   * Sum over every CPU of the u64 at byte `offset` (a counter field), as a number: exact while
-   * the total stays below 2^53. Allocates nothing.
+   * Sum over every CPU of the u64 at byte `offset` (a multiple of 8), as a number: exact while
+   * the total stays below 2^53. Allocates nothing. The offset must hold a u64: for named fields
+   * of any width, and their aggregation rules, use `map.field(path)`.
    */
-  sum(offset: number): number {
+  sumU64(offset: number): number {
     return this.sumAt(this.checkOffset(offset) >> 2);
   }
 
   private sumAt(w: number): number {
-    return sumU64(this.words, w, this.stride >> 2, this.cpus);
+    return sumU64Words(this.words, w, this.stride >> 2, this.cpus);
   }
 
   /**
-   * Sums `out.length` consecutive u64 fields starting at byte `offset` over every CPU, into
+   * Sums `out.length` consecutive u64 fields starting at byte `offset` (a multiple of 8) over every CPU, into
    * `out` (field i at `out[i]`). Exact while each total stays below 2^53. Allocates nothing.
    * Field by field: a per-CPU value fits in L1 even at 256 CPUs, and the sums stay in registers.
    */
-  sumFields(out: Float64Array, offset = 0): Float64Array {
+  sumU64Fields(out: Float64Array, offset = 0): Float64Array {
     if (out.length === 0) return out;
     this.checkOffset(offset);
     this.checkOffset(offset + (out.length - 1) * 8);
@@ -105,7 +119,7 @@ export class PerCpuValues {
   }
 
   /** Exact sum over every CPU of the u64 at `offset`. Allocates BigInts. */
-  sumBigInt(offset: number): bigint {
+  sumU64BigInt(offset: number): bigint {
     let total = 0n;
     for (let c = 0; c < this.cpus; c++) total += this.u64BigInt(c, offset);
     return total;
@@ -113,9 +127,9 @@ export class PerCpuValues {
 
   /** Writes `value` (`valueSize` bytes) into every CPU's slot. */
   fill(value: ArrayBufferView): this {
-    const src = asBytes(value);
+    const src = asBytes("update", value, `a Uint8Array (or other ArrayBufferView) of ${this.valueSize} bytes`);
     if (src.byteLength !== this.valueSize) {
-      throw new RangeError(`value is ${src.byteLength} bytes; this map's values are ${this.valueSize}`);
+      throw new BpfRuleError("update", `value is ${src.byteLength} bytes; this map's per-CPU values are exactly ${this.valueSize} bytes`);
     }
     this.bytes.fill(0);
     for (const slot of this.slots) slot.set(src);
@@ -124,10 +138,11 @@ export class PerCpuValues {
 
   /** Copies another `PerCpuValues` of the same shape into this one. */
   copyFrom(other: PerCpuValues): this {
+    if (!(other instanceof PerCpuValues)) typeMismatch("lookup", "the source", "a PerCpuValues", other);
     if (other.stride !== this.stride || other.cpus !== this.cpus) {
-      throw new RangeError(
-        `shape mismatch: ${other.cpus} CPUs × ${other.stride} B into ${this.cpus} CPUs × ${this.stride} B`,
-      );
+      throw new BpfRuleError("lookup",
+        `PerCpuValues shapes differ: ${other.cpus} CPUs × ${other.stride} B into ${this.cpus} CPUs × ${this.stride} B`,
+        "make values for a map with map.newValues()");
     }
     this.bytes.set(other.bytes);
     return this;
@@ -138,20 +153,26 @@ export class PerCpuValues {
     return new PerCpuValues(this.valueSize, this.cpus).copyFrom(this);
   }
 
-  /** u64 fields are read as aligned u32 pairs, so offsets are multiples of 4 inside the value. */
+  private checkCpu(cpu: number): void {
+    if (!(cpu >= 0 && cpu < this.cpus) || !Number.isInteger(cpu)) {
+      throw new BpfRuleError("lookup", `cpu ${cpu} is not in 0..${this.cpus - 1} (the possible CPUs)`);
+    }
+  }
+
+  /** A u64 is aligned to 8 bytes in C; any other offset reads a different field's bytes. */
   private checkOffset(offset: number): number {
-    if (!(offset >= 0 && offset + 8 <= this.valueSize) || (offset & 3) !== 0) {
-      throw new RangeError(
-        `u64 offset ${offset} must be a multiple of 4 with offset + 8 ≤ valueSize (${this.valueSize})`,
-      );
+    if (!(offset >= 0 && offset + 8 <= this.valueSize) || (offset & 7) !== 0 || !Number.isInteger(offset)) {
+      throw new BpfRuleError("lookup",
+        `u64 offset ${offset} must be a multiple of 8 with offset + 8 ≤ valueSize (${this.valueSize})`,
+        'take offsets from the layout, or read fields of any width with map.field("name")');
     }
     return offset;
   }
 }
 
-/** The bytes of any ArrayBufferView, without copying. */
-export function asBytes(view: ArrayBufferView): Uint8Array {
-  return view instanceof Uint8Array
-    ? view
-    : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+/** The bytes of any ArrayBufferView, without copying; a `BpfTypeError` for anything else. */
+export function asBytes(op: "lookup" | "update", view: unknown, expected: string): Uint8Array {
+  if (view instanceof Uint8Array) return view;
+  if (!ArrayBuffer.isView(view)) typeMismatch(op, "the value", expected, view);
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }

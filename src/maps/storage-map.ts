@@ -1,85 +1,147 @@
-/** What both cgroup storage map handles share: fd ownership, keys, iteration, pinning. */
+/**
+ * `StorageMap`: the element operations and get_next_key iteration both legacy cgroup storage
+ * maps share (keys `{cgroup id, attach type}` or a bare cgroup id). The handle itself (fd, info,
+ * layout, pin, close) is `MapHandle`.
+ */
 import { libbpf, type NativePointer } from "../ffi/index.ts";
-import { BpfError, BpfRuleError, bpfError, type BpfOp } from "../errors.ts";
-import { KeyBuffer, encodeKey, type KeyInput, type KeySize, type StorageKey } from "./key.ts";
+import { BpfRuleError, ENOENT, EINVAL, EPERM, type BpfOp } from "../errors.ts";
+import { ElemFlags } from "../constants.ts";
 import { decode, type Decoded, type DecodeOptions } from "../btf/decode.ts";
+import { Layout } from "../btf/layout.ts";
+import type { DecodedStruct } from "../btf/schema.ts";
+import { EncodedKey, KeyBuffer, encodeKey, type KeySize, type MapKey, type StorageKey } from "./key.ts";
 import { ScanCursor, type CursorSource } from "./cursor.ts";
+import { MapHandle } from "./handle.ts";
 import type { MapInfo } from "./info.ts";
-import { Layout, type Schema } from "../btf/layout.ts";
-import { kernelBtf } from "../btf/kernel.ts";
 
-import { ENOENT } from "../errors.ts";
-export { ENOENT };
-const EBADF = 9;
+/** A map's reusable value buffer and its native pointer. @internal */
+export interface ValueTarget<V> {
+  value: V;
+  pointer: NativePointer;
+}
 
-/** Base of `CgroupStorageMap` and `PerCpuCgroupStorageMap`. */
-export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
+/** Called with every entry of a scan; `value` belongs to the map and is overwritten next. */
+export type EntryCallback<V> = (cgroupId: number, attachType: number | undefined, value: V) => void;
+
+/**
+ * Base of `CgroupStorageMap` and `PerCpuCgroupStorageMap`. `V` is what a lookup returns (bytes,
+ * or every CPU's values), `T` the decoded value's type.
+ */
+export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> implements CursorSource<V> {
   /** The map's key size: 16 (`{cgroup id, attach type}`) or 8 (cgroup id only). */
   readonly keySize: KeySize;
-  /** Bytes of one value (one CPU's value for per-CPU maps). */
-  readonly valueSize: number;
-  /** The key buffer every lookup writes into. @internal */
-  protected readonly key: KeyBuffer;
+  /** The key buffer every element operation writes into. */
+  private readonly keyBuffer: KeyBuffer;
+  private readonly target: ValueTarget<V>;
+  private readonly lookupElem = libbpf.mapLookupElem;
+  private readonly lookupElemFlags = libbpf.mapLookupElemFlags;
   private ownCursor: ScanCursor<V> | undefined;
   private scanning = false;
-  /** -1 once closed: lookups then fail with EBADF instead of reaching whatever map reuses the number. */
-  private fdNumber: number;
-  private valueLayout: Layout | null | undefined;
   private keyLayoutCache: Layout | null | undefined;
 
-  /** @internal use `openMap`, `createMap` or `BpfObject.map` */
-  constructor(
-    fd: number,
-    /** What the kernel reported when the map was opened. */
-    readonly info: MapInfo,
-  ) {
-    this.fdNumber = fd;
-    this.keySize = info.keySize as KeySize;
-    this.valueSize = info.valueSize;
-    this.key = new KeyBuffer(this.keySize);
-  }
-
-  /** The fd this handle owns (closed by `close()`; -1 after). */
-  get fd(): number {
-    return this.fdNumber;
-  }
-
   /** @internal */
-  abstract newValueTarget(): { value: V; pointer: NativePointer };
+  constructor(fd: number, info: MapInfo, target: ValueTarget<V>) {
+    super(fd, info);
+    this.keySize = info.keySize as KeySize;
+    this.keyBuffer = new KeyBuffer(this.keySize);
+    this.target = target;
+  }
+
+  /** A fresh value buffer for a cursor. @internal */
+  abstract newValueTarget(): ValueTarget<V>;
+
+  /** Throws unless `flags` are valid lookup flags for this map type. @internal */
+  protected abstract checkLookupFlags(flags: number): void;
+
+  /** Copies a lookup result into a caller's `target`, checked first by `checkTarget`. @internal */
+  protected abstract copyValue(from: V, to: V | ArrayBufferView): void;
+
+  /** Throws unless `target` can take a value of this map. @internal */
+  protected abstract checkTarget(target: unknown): void;
+
+  /** A copy of a value, for keeping. @internal */
+  protected abstract cloneValue(value: V): V;
 
   /**
-   * The value's layout: from the map's BTF (maps libbpf loads from a `.bpf.o` carry it), or
-   * what `useLayout` declared; null if neither. Read from the kernel once, then cached.
-   * Take offsets from it for the hot path: `map.layout.offset("bytes")`.
+   * A key encoded once, for hot loops (`lookup(k)` then passes its bytes as they are). Checked
+   * now: `attachType` is required for 16-byte keys and refused for 8-byte ones.
    */
-  get layout(): Layout | null {
-    if (this.valueLayout === undefined) this.valueLayout = this.btfLayout(this.info.btfValueTypeId);
-    return this.valueLayout;
+  key(cgroupId: number | bigint, attachType?: number): EncodedKey {
+    return new EncodedKey(this.keySize, cgroupId, attachType);
   }
 
-  /** The key's layout from BTF (`struct bpf_cgroup_storage_key` or `__u64`), or null. */
-  get keyLayout(): Layout | null {
-    if (this.keyLayoutCache === undefined) this.keyLayoutCache = this.btfLayout(this.info.btfKeyTypeId);
-    return this.keyLayoutCache;
+  /** Where the key of the last element operation points, for messages. */
+  private where(): string {
+    return this.keyBuffer.describe();
   }
 
-  /** The layout of BTF type `typeId` of this map's BTF object; null when it has none. */
-  private btfLayout(typeId: number): Layout | null {
-    return typeId ? Layout.fromBtf(kernelBtf(this.info.btfId), typeId) : null;
+  /** The pointer for `key` (see `MapKey`). @internal */
+  protected keyPointer(op: BpfOp, key: MapKey): NativePointer {
+    return this.keyBuffer.pointerFor(op, key);
   }
 
   /**
-   * Declares the value layout of a map without BTF (or overrides it): a `Layout` or a schema
-   * such as `{ packets: "u64", bytes: "u64" }` (C alignment). Its size must be `valueSize`.
+   * The value for `key`, or null if the map has no such entry. The result belongs to the map and
+   * is overwritten by the next lookup: copy it (`lookupInto`, `.slice()`/`clone()`) to keep it.
+   * `flags`: `ElemFlags.F_LOCK` reads a shared value under its `bpf_spin_lock`. Allocates
+   * nothing for a number id, a reused key object or an `EncodedKey`.
    */
-  useLayout(layout: Layout | Schema): this {
-    const l = layout instanceof Layout ? layout : Layout.fromSchema(layout);
-    if (l.size !== this.valueSize) {
-      throw new BpfRuleError("info", `layout is ${l.size} bytes but the map's values are ${this.valueSize}`,
-        "declare every field, padding included, so the sizes match");
+  lookup(key: MapKey, flags = 0): V | null {
+    const kp = this.keyBuffer.pointerFor("lookup", key);
+    let rc: number;
+    if (flags === 0) rc = this.lookupElem(this.fd, kp, this.target.pointer);
+    else {
+      this.checkLookupFlags(flags);
+      rc = this.lookupElemFlags(this.fd, kp, this.target.pointer, flags);
     }
-    this.valueLayout = l;
-    return this;
+    if (rc === 0) return this.target.value;
+    if (rc === -ENOENT) return null;
+    throw this.elementError("lookup", rc, key, flags);
+  }
+
+  /**
+   * Looks `key` up into `target` (a value of this map's shape) for keeping. Returns false,
+   * leaving `target` alone, if the entry does not exist.
+   */
+  lookupInto(key: MapKey, target: V, flags = 0): boolean {
+    this.checkTarget(target);
+    const v = this.lookup(key, flags);
+    if (v === null) return false;
+    this.copyValue(v, target);
+    return true;
+  }
+
+  /**
+   * Asks the kernel to delete `key`'s entry. Cgroup storage never allows it: the kernel answers
+   * EINVAL, reported as kind "unsupported". An entry lives until its cgroup is removed or the
+   * map is freed; zero it with `update()` instead.
+   */
+  delete(key: MapKey): void {
+    const kp = this.keyBuffer.pointerFor("delete", key);
+    const rc = libbpf.mapDeleteElem(this.fd, kp);
+    if (rc === 0) return;
+    throw this.elemError("delete", rc, this.where(), rc === -EINVAL
+      ? "cgroup storage entries cannot be deleted: each lives as long as its cgroup (or the map). Remove the cgroup to drop it, or zero its value with update()"
+      : undefined, rc === -EINVAL ? "unsupported" : undefined);
+  }
+
+  /** The error for a failed update, with what the errno means for cgroup storage. @internal */
+  protected updateError(rc: number, key: MapKey, flags: number, lockHint?: string) {
+    return this.elementError("update", rc, key, flags, lockHint);
+  }
+
+  private elementError(op: "lookup" | "update", rc: number, key: MapKey, flags: number, lockHint?: string) {
+    let hint: string | undefined;
+    if (op === "update" && rc === -ENOENT) {
+      hint = "update never creates entries in cgroup storage: an entry appears when a program using this map is " +
+        "attached to that cgroup (with that attach type, for 16-byte keys)";
+    } else if (rc === -EPERM) {
+      hint = op === "update"
+        ? "this map fd is read-only (created or opened with BPF_F_RDONLY), or the process lacks CAP_BPF"
+        : "this map fd is write-only (created or opened with BPF_F_WRONLY), or the process lacks CAP_BPF";
+    } else if (rc === -EINVAL && (flags & ElemFlags.F_LOCK) !== 0) hint = lockHint ?? LOCK_HINT;
+    const where = key instanceof EncodedKey ? key.describe() : this.where();
+    return this.elemError(op, rc, where, hint);
   }
 
   /**
@@ -95,23 +157,18 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
     return decode(layout, new Uint8Array(words.buffer), options);
   }
 
-  /** The layout, or an error telling how to get one. @internal */
-  protected requireLayout(): Layout {
-    const l = this.layout;
-    if (l === null) {
-      throw new BpfError("info", `map "${this.info.name}" has no BTF to describe its values`,
-        { kind: "not-found", hint: 'declare one: map.useLayout({ packets: "u64", bytes: "u64" })' });
-    }
-    return l;
+  /** The key's layout from BTF (`struct bpf_cgroup_storage_key` or `__u64`), or null. */
+  get keyLayout(): Layout | null {
+    if (this.keyLayoutCache === undefined) this.keyLayoutCache = this.btfLayout(this.info.btfKeyTypeId);
+    return this.keyLayoutCache;
   }
 
-  /** A new cursor for a zero-allocation scan of every entry (see {@link ScanCursor}). */
-  cursor(): ScanCursor<V> {
-    return new ScanCursor(this, 0);
-  }
-
-  /** @internal */
-  protected cursorWithFlags(flags: number): ScanCursor<V> {
+  /**
+   * A new cursor for a zero-allocation scan of every entry (see {@link ScanCursor}). `flags`:
+   * `ElemFlags.F_LOCK` reads each shared value under its spin lock.
+   */
+  cursor(flags = 0): ScanCursor<V> {
+    if (flags !== 0) this.checkLookupFlags(flags);
     return new ScanCursor(this, flags);
   }
 
@@ -119,10 +176,10 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
    * Calls `fn` for every entry with a value owned by the map (overwritten by the next entry).
    * Allocates nothing per entry. Returns the number of entries visited.
    */
-  forEach(fn: (cgroupId: number, attachType: number | undefined, value: V) => void): number {
-    // A forEach inside a forEach's callback gets its own cursor, not the running one.
-    if (this.scanning) {
-      const inner = this.cursor();
+  forEach(fn: EntryCallback<V>, flags = 0): number {
+    // A forEach inside a forEach's callback (or with other flags) gets its own cursor.
+    if (this.scanning || flags !== 0) {
+      const inner = this.cursor(flags);
       while (inner.next()) fn(inner.cgroupId, inner.attachType, inner.value);
       return inner.count;
     }
@@ -143,63 +200,20 @@ export abstract class StorageMap<V> implements CursorSource<V>, Disposable {
   }
 
   /** Every entry with a copy of its value, newest first. For keeping; scans use `forEach`. */
-  *entries(): IterableIterator<[StorageKey, V]> {
-    const c = this.cursor();
-    while (c.next()) yield [{ cgroupId: c.cgroupId, attachType: c.attachType }, this.copyValue(c.value)];
+  *entries(flags = 0): IterableIterator<[StorageKey, V]> {
+    const c = this.cursor(flags);
+    while (c.next()) yield [{ cgroupId: c.cgroupId, attachType: c.attachType }, this.cloneValue(c.value)];
   }
+}
 
-  /** @internal */
-  protected abstract copyValue(value: V): V;
+/** What an EINVAL under BPF_F_LOCK means. */
+export const LOCK_HINT =
+  "BPF_F_LOCK needs a struct bpf_spin_lock in the map's value type, and the map must carry BTF " +
+  "(maps loaded by libbpf from a .bpf.o do)";
 
-  /**
-   * Always throws: the kernel cannot delete cgroup storage entries (BPF_MAP_DELETE_ELEM answers
-   * EINVAL). An entry lives until its cgroup is removed or the map is freed.
-   */
-  delete(_key?: KeyInput): never {
-    throw new BpfError(
-      "delete",
-      "cgroup storage entries cannot be deleted",
-      { kind: "unsupported", hint: "Each entry lives as long as its cgroup (or the map): remove the cgroup to drop it, or " +
-        "zero its value with update(); detaching the program does not remove it either" },
-    );
-  }
-
-  /** Pins the map at `path` on a bpf filesystem (e.g. `/sys/fs/bpf/my_map`). */
-  pin(path: string): void {
-    const rc = libbpf.objPin(this.fd, path);
-    if (rc < 0) {
-      throw bpfError("pin", rc, `bpf_obj_pin(${path})`,
-        rc === -17 ? `${path} already exists` : rc === -1 || rc === -22
-          ? `${path} must be inside a mounted bpf filesystem (mount -t bpf bpf /sys/fs/bpf)`
-          : undefined);
-    }
-  }
-
-  /** Closes the fd. Idempotent. The map lives on while programs, pins or other fds hold it. */
-  close(): void {
-    if (this.fdNumber < 0) return;
-    libbpf.close(this.fdNumber);
-    this.fdNumber = -1;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  /** The error for a failed element operation, with what the kernel's errno means here. @internal */
-  protected elemError(op: BpfOp, rc: number, flagsHint?: string): BpfError {
-    const where = this.key.describe();
-    const errno = -rc;
-    let hint: string | undefined;
-    if (this.fdNumber < 0 || errno === EBADF) hint = "this map handle is closed";
-    else if (op === "update" && errno === ENOENT) {
-      hint = "update never creates entries in cgroup storage: an entry appears when a program " +
-        "using this map is attached to that cgroup (with that attach type, for 16-byte keys)";
-    } else if (op === "update" && errno === 1) {
-      hint = "this map fd is read-only (created or opened with BPF_F_RDONLY), or the process lacks CAP_BPF";
-    } else if (op === "lookup" && errno === 1) {
-      hint = "this map fd is write-only (created or opened with BPF_F_WRONLY), or the process lacks CAP_BPF";
-    } else if (errno === 22 && flagsHint) hint = flagsHint;
-    return bpfError(op, rc, `${this.info.typeName} map "${this.info.name}" (id ${this.info.id}), ${where}`, hint);
+/** Throws a `BpfRuleError` when `flags` is not a whole number. @internal */
+export function checkFlagsType(op: BpfOp, flags: unknown): asserts flags is number {
+  if (typeof flags !== "number" || !Number.isInteger(flags) || flags < 0) {
+    throw new BpfRuleError(op, `flags must be a whole number made of ElemFlags (got ${String(flags)})`);
   }
 }
