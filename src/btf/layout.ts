@@ -188,7 +188,7 @@ export class Layout {
       }
       const f = this.field(path);
       const t = f.type.kind === "array" ? f.type.element : f.type;
-      const numeric = t.kind === "int" || t.kind === "float" || t.kind === "enum";
+      const numeric = (t.kind === "int" && !t.char) || t.kind === "float" || t.kind === "enum";
       if ((rule === "sum" || rule === "max" || rule === "min") && !numeric) {
         throw new BpfRuleError("info", `"${path}" is a ${t.kind} (${t.name}); "${rule}" needs a number field`, 'use "first"');
       }

@@ -1,7 +1,7 @@
 /** Every kernel rule a user can break gets a clear error, and our limits are the kernel's. */
 import { afterEach, describe, expect, test } from "../helpers/harness.ts";
 import {
-  AttachType, BpfError, BpfObject, BpfRuleError, CgroupStorageMap, ElemFlags, MapFlags, MapType,
+  AttachType, BpfError, BpfObject, BpfRuleError, BpfTypeError, CgroupStorageMap, ElemFlags, MapFlags, MapType,
   PerCpuCgroupStorageMap, createMap, openMap, type AnyStorageMap,
 } from "../../src/index.ts";
 import { libbpf } from "../../src/ffi/index.ts";
@@ -18,10 +18,9 @@ function caught(fn: () => unknown): BpfError {
   throw new Error("expected a BpfError");
 }
 
-const shared = (o: Partial<Parameters<typeof createMap>[0]> = {}) =>
-  closeLater(createMap({ perCpu: false, valueSize: 8, ...o })) as CgroupStorageMap;
-const perCpu = (o: Partial<Parameters<typeof createMap>[0]> = {}) =>
-  closeLater(createMap({ perCpu: true, valueSize: 8, ...o })) as PerCpuCgroupStorageMap;
+type Common = { keySize?: 8 | 16; name?: string; flags?: number; numaNode?: number; valueSize?: number };
+const shared = (o: Common = {}) => closeLater(createMap({ type: "shared", valueSize: 8, ...o }));
+const perCpu = (o: Common = {}) => closeLater(createMap({ type: "percpu", valueSize: 8, ...o }));
 
 describe.skipIf(!bpf.ok)("createMap", () => {
   afterEach(cleanup);
@@ -41,7 +40,7 @@ describe.skipIf(!bpf.ok)("createMap", () => {
     expect(shared({ valueSize: 65407 }).valueSize).toBe(65407);
     expect(perCpu({ valueSize: 32768 }).valueSize).toBe(32768);
     // One byte more: we refuse before the syscall, and so would the kernel (E2BIG).
-    expect(caught(() => createMap({ perCpu: false, valueSize: 65408 }))).toBeInstanceOf(BpfRuleError);
+    expect(caught(() => createMap({ type: "shared", valueSize: 65408 }))).toBeInstanceOf(BpfRuleError);
     expect(libbpf.mapCreate(MapType.CGROUP_STORAGE, null, 16, 65408, 0, null)).toBe(-7);
     expect(libbpf.mapCreate(MapType.PERCPU_CGROUP_STORAGE, null, 16, 32769, 0, null)).toBe(-7);
     // And the kernel's other rules we pre-check really are its rules (EINVAL).
@@ -50,12 +49,22 @@ describe.skipIf(!bpf.ok)("createMap", () => {
   });
 
   test("bad options name the rule", () => {
-    const e = caught(() => createMap({ perCpu: true, valueSize: 40000 }));
-    expect([e.code, e.op]).toEqual(["E2BIG", "create"]);
+    const e = caught(() => createMap({ type: "percpu", valueSize: 40000 }));
+    expect([e.kind, e.errno, e.op]).toEqual(["rule", undefined, "create"]); // refused before the kernel: no errno
     expect(e.message).toMatch(/per-CPU cgroup storage limit of 32768/);
-    expect(caught(() => createMap({ perCpu: false, valueSize: 8, flags: 1 })).message).toMatch(/accept only RDONLY/);
-    expect(caught(() => createMap({ perCpu: false, valueSize: 8, name: "bad name" })).message).toMatch(/A-Za-z0-9_/);
-    expect(caught(() => createMap({ perCpu: false, valueSize: 8, numaNode: 4000 })).hint).toMatch(/NUMA node 4000/);
+    expect(caught(() => createMap({ type: "shared", valueSize: 8, flags: 1 })).message).toMatch(/accept only RDONLY/);
+    expect(caught(() => createMap({ type: "shared", valueSize: 8, name: "bad name" })).message).toMatch(/A-Za-z0-9_/);
+    const numa = caught(() => createMap({ type: "shared", valueSize: 8, numaNode: 4000 }));
+    expect([numa.code, numa.kind]).toEqual(["EINVAL", "kernel"]); // the kernel's own answer, real errno
+    expect(numa.hint).toMatch(/NUMA node 4000/);
+  });
+
+  test("a schema sizes the map and types its handle", () => {
+    const m = closeLater(createMap({ type: "percpu", keySize: 8, schema: { packets: "u64", last_len: "u32:max" } }));
+    expect([m.valueSize, m.keySize, m.layout?.ruleOf("last_len")]).toEqual([16, 8, "max"]);
+    expect(m).toBeInstanceOf(PerCpuCgroupStorageMap);
+    const s = closeLater(createMap({ type: "shared", schema: { a: "u8", b: "u64" } }));
+    expect([s.valueSize, s.perCpu]).toEqual([16, false]);
   });
 });
 
@@ -74,10 +83,32 @@ describe.skipIf(!bpf.ok)("element operations the kernel refuses", () => {
     const s = shared(), p = perCpu();
     const key = { cgroupId: 5, attachType: 1 };
     expect(caught(() => s.update(key, new Uint8Array(8), ElemFlags.NOEXIST)).message).toMatch(/BPF_NOEXIST cannot succeed/);
-    expect(caught(() => s.update(key, new Uint8Array(8), 8)).message).toMatch(/accepts only BPF_ANY, BPF_EXIST and BPF_F_LOCK/);
+    expect(caught(() => s.update(key, new Uint8Array(8), 8)).message).toMatch(/accepts only ElemFlags.ANY, EXIST and F_LOCK/);
     expect(caught(() => p.update(key, p.newValues(), ElemFlags.NOEXIST)).message).toMatch(/BPF_NOEXIST/);
-    expect(caught(() => p.update(key, p.newValues(), ElemFlags.F_LOCK)).message).toMatch(/no BPF_F_LOCK/);
+    expect(caught(() => p.update(key, p.newValues(), ElemFlags.F_LOCK)).message).toMatch(/no F_LOCK/);
+    expect(caught(() => p.lookup(key, ElemFlags.F_LOCK)).message).toMatch(/per-CPU map's lookup takes no flags/);
+    expect(caught(() => s.lookup(key, ElemFlags.EXIST)).message).toMatch(/lookup takes 0 or ElemFlags.F_LOCK/);
     for (const e of [caught(() => s.update(key, new Uint8Array(8), 1))]) expect(e).toBeInstanceOf(BpfRuleError);
+  });
+
+  test("wrong JS types are TypeErrors naming the expected type, never sizes", () => {
+    const s = shared(), p = perCpu();
+    const key = { cgroupId: 5, attachType: 1 };
+    const typeError = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        expect(e).toBeInstanceOf(TypeError);
+        expect((e as BpfTypeError).kind).toBe("type");
+        return (e as Error).message;
+      }
+      throw new Error("expected a TypeError");
+    };
+    expect(typeError(() => s.update(key, "x" as never))).toMatch(/value must be a Uint8Array .* of 8 bytes; got a string/);
+    expect(typeError(() => p.update(key, 42 as never))).toMatch(/PerCpuValues .*; got number 42/);
+    expect(typeError(() => s.lookup("5" as never))).toMatch(/a key must be a cgroup id \(number or bigint\)/);
+    expect(typeError(() => p.lookupInto(key, new Uint8Array(16) as never))).toMatch(/target must be a PerCpuValues/);
+    expect(typeError(() => openMap(123 as never))).toMatch(/pinned path .*\{ id: number \} or \{ fd: number \}; got number 123/);
   });
 
   test("wrong value lengths never reach the kernel", () => {
@@ -88,47 +119,83 @@ describe.skipIf(!bpf.ok)("element operations the kernel refuses", () => {
     const e = caught(() => p.update(key, new Uint8Array(12 * p.cpus)));
     expect(e.message).toMatch(/needs exactly 16 × \d|needs exactly \d+ \(round_up/);
     expect(caught(() => p.updateAll(key, new Uint8Array(16))).message).toMatch(/exactly 12 bytes/);
-    expect(() => s.lookupInto(new Uint8Array(8), 5, 1)).toThrow(RangeError);
+    // lookupInto: the key first, the target second; a short target is the same rule error.
+    const short = caught(() => s.lookupInto(key, new Uint8Array(8)));
+    expect(short).toBeInstanceOf(BpfRuleError);
+    expect(short.message).toMatch(/target is 8 bytes; this map's values are 24/);
   });
 
-  test("delete is explained, not a bare EINVAL", () => {
+  test("delete reaches the kernel and reports its real answer, explained", () => {
     const e = caught(() => perCpu().delete({ cgroupId: 1, attachType: 0 }));
-    expect([e.code, e.op]).toEqual(["EINVAL", "delete"]);
+    expect([e.code, e.errno, e.op, e.kind]).toEqual(["EINVAL", 22, "delete", "unsupported"]);
     expect(e.hint).toMatch(/lives as long as its cgroup/);
   });
 
-  test("BPF_F_LOCK on a value without a spin lock: EINVAL with the reason", () => {
+  test("BPF_F_LOCK on a value without a spin lock: the kernel's EINVAL with the reason, for lookup and update", () => {
     const obj = closeLater(BpfObject.open(native("sock_create.bpf.o")).load());
-    const m = closeLater(obj.map("sock_count")) as CgroupStorageMap;
+    const m = closeLater(CgroupStorageMap.from(obj.map("sock_count")));
     const cg = testCgroup();
     track(obj.program("count_sock_create").attachCgroup(cg));
-    expect(m.lookup(cg.id, AttachType.CGROUP_INET_SOCK_CREATE)).not.toBeNull();
-    const e = caught(() => m.lookupLocked(cg.id, AttachType.CGROUP_INET_SOCK_CREATE));
-    expect(e.code).toBe("EINVAL");
+    const key = m.key(cg.id, AttachType.CGROUP_INET_SOCK_CREATE);
+    expect(m.lookup(key)).not.toBeNull();
+    const e = caught(() => m.lookup(key, ElemFlags.F_LOCK));
+    expect([e.code, e.errno]).toEqual(["EINVAL", 22]);
     expect(e.hint).toMatch(/bpf_spin_lock/);
+    // update passes its flags to the kernel: F_LOCK there is refused the same way, and without
+    // it the same write succeeds (so the flags, not the value, made the difference).
+    const u = caught(() => m.update(key, new Uint8Array(m.valueSize), ElemFlags.F_LOCK));
+    expect([u.code, u.op]).toEqual(["EINVAL", "update"]);
+    expect(u.hint).toMatch(/bpf_spin_lock/);
+    m.update(key, new Uint8Array(m.valueSize), ElemFlags.EXIST);
   });
 
   test("a read-only fd refuses updates with EPERM and says why", () => {
     const obj = closeLater(BpfObject.open(native("sock_create.bpf.o")).load());
-    const m = closeLater(obj.map("sock_count")) as CgroupStorageMap;
+    const m = closeLater(CgroupStorageMap.from(obj.map("sock_count")));
     const cg = testCgroup();
     track(obj.program("count_sock_create").attachCgroup(cg));
-    const ro = closeLater(createMap({ perCpu: false, valueSize: 8, flags: MapFlags.RDONLY }));
-    const e = caught(() => (ro as CgroupStorageMap).update({ cgroupId: cg.id, attachType: 2 }, new Uint8Array(8)));
+    const ro = closeLater(createMap({ type: "shared", valueSize: 8, flags: MapFlags.RDONLY }));
+    const e = caught(() => ro.update({ cgroupId: cg.id, attachType: 2 }, new Uint8Array(8)));
     expect(e.code).toBe("EPERM"); // the kernel checks the fd's mode before the key
     expect(e.hint).toMatch(/read-only/);
     m.update({ cgroupId: cg.id, attachType: 2 }, new Uint8Array(8)); // the writable fd works
   });
 
-  test("a closed handle says it is closed, even after its fd number is reused by another map", () => {
-    const s = createMap({ perCpu: false, valueSize: 8 }) as CgroupStorageMap;
+  test("a closed handle says it is closed (kind closed, no errno), even after its fd number is reused", () => {
+    const s = createMap({ type: "shared", valueSize: 8 });
     const oldFd = s.fd;
     s.close();
     s.close(); // idempotent
     expect(s.fd).toBe(-1);
-    const other = closeLater(createMap({ perCpu: false, valueSize: 8 }));
+    const other = closeLater(createMap({ type: "shared", valueSize: 8 }));
     expect(other.fd).toBe(oldFd); // the kernel hands out the lowest free number
-    expect(caught(() => s.lookup(1, 1)).hint).toMatch(/closed/);
+    const e = caught(() => s.lookup({ cgroupId: 1, attachType: 1 }));
+    expect([e.kind, e.errno]).toEqual(["closed", undefined]);
+    expect(e.message).toMatch(/is closed/);
+    expect(caught(() => s.pin(testPinPath())).kind).toBe("closed");
+  });
+});
+
+describe.skipIf(!bpf.ok)("narrowing without casts", () => {
+  afterEach(cleanup);
+
+  test("Class.open returns that class or refuses by the type found; Class.from narrows a handle", () => {
+    const p = perCpu({ name: "cgs_narrow" });
+    const pin = testPinPath();
+    p.pin(pin);
+    const opened = closeLater(PerCpuCgroupStorageMap.open(pin));
+    expect(opened).toBeInstanceOf(PerCpuCgroupStorageMap);
+    expect(closeLater(PerCpuCgroupStorageMap.open({ id: p.info.id })).info.id).toBe(p.info.id);
+    const e = caught(() => CgroupStorageMap.open({ fd: p.fd }));
+    expect(e).toBeInstanceOf(BpfRuleError);
+    expect(e.message).toMatch(/is a percpu_cgroup_storage map \("cgs_narrow", id \d+\); CgroupStorageMap handles cgroup_storage maps/);
+    const any: AnyStorageMap = closeLater(openMap(pin));
+    expect(PerCpuCgroupStorageMap.from(any) === any).toBe(true);
+    expect(caught(() => CgroupStorageMap.from(any)).message).toMatch(/percpu_cgroup_storage/);
+    expect(() => CgroupStorageMap.from({} as never)).toThrow(TypeError);
+    const s = shared({ name: "cgs_narrow_s" });
+    expect(CgroupStorageMap.from(s) === s).toBe(true);
+    expect(caught(() => PerCpuCgroupStorageMap.open({ fd: s.fd })).message).toMatch(/is a cgroup_storage map/);
   });
 });
 
@@ -182,7 +249,9 @@ describe.skipIf(!bpf.ok)("objects and programs", () => {
     const obj = closeLater(BpfObject.open(native("counter.bpf.o")));
     expect(caught(() => obj.map("pcpu_stats")).message).toMatch(/call load\(\)/);
     obj.load();
-    expect(caught(() => obj.map("nope")).message).toMatch(/has no map "nope" \(it has: pcpu_stats, shared_stats\)/);
+    const noMap = caught(() => obj.map("nope"));
+    expect([noMap.kind, noMap.errno]).toEqual(["not-found", undefined]);
+    expect(noMap.message).toMatch(/has no map "nope".*it has: pcpu_stats, shared_stats/);
     expect(caught(() => obj.program("nope")).message).toMatch(/it has: count_egress, count_ingress/);
   });
 
@@ -200,6 +269,7 @@ describe.skipIf(!bpf.ok)("objects and programs", () => {
     const prog = obj.program("count_egress");
     obj.close();
     expect(caught(() => prog.fd).message).toMatch(/is closed/);
+    expect(caught(() => prog.fd).kind).toBe("closed");
     expect(caught(() => prog.attachCgroup(testCgroup())).message).toMatch(/is closed/);
   });
 
@@ -207,6 +277,6 @@ describe.skipIf(!bpf.ok)("objects and programs", () => {
     const obj = BpfObject.open(native("counter.bpf.o")).load();
     const m: AnyStorageMap = closeLater(obj.map("pcpu_stats"));
     obj.close();
-    expect(m.lookup(1, 1)).toBeNull();
+    expect(m.lookup({ cgroupId: 1, attachType: 1 })).toBeNull();
   });
 });

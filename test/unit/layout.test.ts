@@ -1,5 +1,5 @@
 import { describe, expect, test } from "../helpers/harness.ts";
-import { Layout, decode } from "../../src/index.ts";
+import { Layout, aggregateDecoded, decode } from "../../src/index.ts";
 
 describe("schema layouts (C alignment, x86_64)", () => {
   test("fields are aligned to their size, the struct to its largest member", () => {
@@ -33,12 +33,24 @@ describe("schema layouts (C alignment, x86_64)", () => {
   });
 });
 
-test("sumDecoded: counters add, flags OR, strings take the first non-empty CPU", async () => {
-  const { sumDecoded } = await import("../../src/index.ts");
-  expect(sumDecoded([
-    { n: 1, big: 2n, ok: false, name: "", arr: [1, 2], nested: { x: 1 } },
-    { n: 3, big: 5n, ok: true, name: "cg", arr: [10, 20], nested: { x: 4 } },
-  ])).toEqual({ n: 4, big: 7n, ok: true, name: "cg", arr: [11, 22], nested: { x: 5 } });
-  expect(sumDecoded([])).toBeNull();
-  expect(sumDecoded([0, "GREEN", "RED"])).toBe("GREEN"); // an enum zero on an idle CPU
+test("aggregateDecoded: integers sum, bools OR, enums and strings take the first non-zero CPU, declared rules win", () => {
+  const l = Layout.fromSchema({ n: "u32", big: "u64", ok: "bool", name: "char[4]", arr: "u16[2]", nested: { x: "u8" }, last: "u32:max", low: "u32:min", bits: "u8:or", pick: "u32:first" });
+  const cpus = [
+    { n: 1, big: 2n, ok: false, name: "", arr: [1, 2], nested: { x: 1 }, last: 57, low: 9, bits: 1, pick: 0 },
+    { n: 3, big: 5n, ok: true, name: "cg", arr: [10, 20], nested: { x: 4 }, last: 40, low: 3, bits: 4, pick: 8 },
+  ];
+  expect(aggregateDecoded(l, cpus)).toEqual({
+    n: 4, big: 7n, ok: true, name: "cg", arr: [11, 22], nested: { x: 5 }, last: 57, low: 3, bits: 5, pick: 8,
+  });
+  expect(aggregateDecoded(l, [])).toBeNull();
+  // Rules given later (for BTF maps) override defaults; unknown paths and unfit rules are refused.
+  const l2 = l.withRules({ n: "max", "nested.x": "min" });
+  expect(aggregateDecoded(l2, cpus)).toMatchObject({ n: 3, nested: { x: 1 } });
+  expect(() => l.withRules({ nope: "max" })).toThrow(/no field "nope"/);
+  expect(() => l.withRules({ name: "sum" })).toThrow(/"sum" needs a number field/);
+  expect(() => l.withRules({ n: "avg" as never })).toThrow(/not one of sum, max, min, or, first/);
+  expect(() => Layout.fromSchema({ n: "u32:avg" as never })).toThrow(/unknown aggregation rule/);
+  // OR stays exact above 2^31 (JS's | is 32-bit).
+  const wide = Layout.fromSchema({ f: "u32:or" });
+  expect(aggregateDecoded(wide, [{ f: 0x8000_0000 }, { f: 1 }])).toEqual({ f: 0x8000_0001 });
 });
