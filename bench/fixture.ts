@@ -56,8 +56,8 @@ export class BenchFixture implements Disposable {
     this.pcpuPin = `/sys/fs/bpf/${tag}-pcpu`;
     this.sharedPin = `/sys/fs/bpf/${tag}-shared`;
     this.obj = BpfObject.open(nativeBuild("counter.bpf.o")).load();
-    this.pcpu = this.obj.map("pcpu_stats") as PerCpuCgroupStorageMap;
-    this.shared = this.obj.map("shared_stats") as CgroupStorageMap;
+    this.pcpu = PerCpuCgroupStorageMap.from(this.obj.map("pcpu_stats"));
+    this.shared = CgroupStorageMap.from(this.obj.map("shared_stats"));
     this.pcpu.pin(this.pcpuPin);
     this.shared.pin(this.sharedPin);
     this.method = openFileLimit() > n + 256 ? "link" : "prog_attach";

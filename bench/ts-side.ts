@@ -7,34 +7,27 @@
  *   aggregate <cpus> <value size> <iterations>
  *   collector_poll <pin> <iterations> <workers>   (Collector.poll over every key; wall time)
  */
-import {
-  CgroupStorageMap, Collector, PerCpuCgroupStorageMap, openMap, type AnyStorageMap,
-} from "../src/index.ts";
+import { CgroupStorageMap, Collector, PerCpuCgroupStorageMap, openMap } from "../src/index.ts";
 import { tsAggregate, tsHotPerCpu, tsHotShared, tsKnownPoll, tsScan } from "./workloads.ts";
 
 const [workload, ...args] = process.argv.slice(2);
 const num = (i: number) => Number(args[i]);
 
-function perCpu(m: AnyStorageMap): PerCpuCgroupStorageMap {
-  if (!(m instanceof PerCpuCgroupStorageMap)) throw new Error(`${args[0]} is not a per-CPU map`);
-  return m;
-}
 
 let out: unknown;
 switch (workload) {
   case "hot_lookup": {
-    const m = openMap(args[0]!);
     const mode = args[4];
     out = {
       ns_per_op: mode === "percpu"
-        ? tsHotPerCpu(perCpu(m), num(1), num(2), num(3))
-        : tsHotShared(m as CgroupStorageMap, num(1), num(2), num(3), mode === "locked"),
+        ? tsHotPerCpu(PerCpuCgroupStorageMap.open(args[0]!), num(1), num(2), num(3))
+        : tsHotShared(CgroupStorageMap.open(args[0]!), num(1), num(2), num(3), mode === "locked"),
     };
     break;
   }
   case "full_scan":
   case "known_poll": {
-    const m = perCpu(openMap(args[0]!));
+    const m = PerCpuCgroupStorageMap.open(args[0]!);
     const r = workload === "full_scan" ? tsScan(m, num(1)) : tsKnownPoll(m, num(1));
     out = { ns_per_entry: r.nsPerEntry, entries: r.entries, packets: r.packets, bytes: r.bytes };
     break;
@@ -45,7 +38,7 @@ switch (workload) {
     break;
   }
   case "collector_poll": {
-    const m = perCpu(openMap(args[0]!));
+    const m = PerCpuCgroupStorageMap.open(args[0]!);
     const c = await Collector.create(m, { workers: num(2), capacity: 8192 });
     const keys = c.refresh().added;
     const end = performance.now() * 1e6 + 250e6; // warm-up, as for every TS workload

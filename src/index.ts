@@ -20,7 +20,7 @@ export { CgroupStorageMap } from "./maps/cgroup-storage.ts";
 export { PerCpuCgroupStorageMap } from "./maps/percpu-cgroup-storage.ts";
 export { PerCpuValues, perCpuStride } from "./maps/percpu-values.ts";
 export { ScanCursor } from "./maps/cursor.ts";
-export type { StorageMap, EntryCallback } from "./maps/storage-map.ts";
+export type { StorageMap, EntryCallback, LookupFlags } from "./maps/storage-map.ts";
 export type { MapHandle } from "./maps/handle.ts";
 export type { DecodedPerCpu } from "./maps/percpu-cgroup-storage.ts";
 export { Field, type FieldKind } from "./maps/field.ts";

@@ -44,29 +44,33 @@ export function collect(map: AnyStorageMap, perCpu: boolean): DumpEntry[] {
   const root = cgroupRoot();
   const entries: DumpEntry[] = [];
   const layout = map.layout;
-  map.forEach((id, at, value) => {
+  const entry = (id: number, at: number | undefined): DumpEntry => {
     const path = resolveCgroupPath(id);
     const e: DumpEntry = {
       cgroup_id: id,
       cgroup: path === null ? null : path === root ? "/" : path.slice(root.length),
       attach_type: at === undefined ? null : attachTypeName(at),
     };
-    if (map instanceof PerCpuCgroupStorageMap) {
-      const v = value as Parameters<PerCpuCgroupStorageMap["decode"]>[0];
+    entries.push(e);
+    return e;
+  };
+  if (map instanceof PerCpuCgroupStorageMap) {
+    map.forEach((id, at, v) => {
+      const e = entry(id, at);
       if (layout) {
-        const d = map.decode(v);
+        const d = map.decode(v); // totals by each field's aggregation rule
         e.total = d.total;
         if (perCpu) e.cpus = d.cpus;
       } else {
         e.total = null;
         if (perCpu) e.cpus = Array.from({ length: v.cpus }, (_, i) => hex(v.cpu(i)));
       }
-    } else {
-      const v = value as Uint8Array;
-      e.value = layout ? (map as CgroupStorageMap).decode(v) : hex(v);
-    }
-    entries.push(e);
-  });
+    });
+  } else {
+    map.forEach((id, at, v) => {
+      entry(id, at).value = layout ? map.decode(v) : hex(v);
+    });
+  }
   return entries;
 }
 

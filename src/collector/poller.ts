@@ -2,6 +2,7 @@
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
 import type { AnyStorageMap } from "../maps/open.ts";
 import type { Field } from "../maps/field.ts";
+import type { LookupFlags } from "../maps/storage-map.ts";
 import { ElemFlags } from "../constants.ts";
 import { ResultsTable, SlotState } from "./results.ts";
 
@@ -25,7 +26,7 @@ export class SlotPoller {
   private readonly map: AnyStorageMap;
   private readonly table: ResultsTable;
   private readonly fields: readonly Field[];
-  private readonly flags: number;
+  private readonly flags: LookupFlags;
   private readonly cpus: number;
   private readonly values: Float64Array;
   /** The key a poll looks up, rewritten in place for each slot (no allocation). */

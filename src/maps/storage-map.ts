@@ -20,6 +20,13 @@ export interface ValueTarget<V> {
   pointer: NativePointer;
 }
 
+/**
+ * Flags of a lookup or scan: 0, or `ElemFlags.F_LOCK` to copy a shared value under its
+ * `bpf_spin_lock`. (A literal type, so that an attach type passed where the key's belongs,
+ * `lookup(id, AttachType.CGROUP_INET_EGRESS)`, is a compile error.)
+ */
+export type LookupFlags = typeof ElemFlags.ANY | typeof ElemFlags.F_LOCK;
+
 /** Called with every entry of a scan; `value` belongs to the map and is overwritten next. */
 export type EntryCallback<V> = (cgroupId: number, attachType: number | undefined, value: V) => void;
 
@@ -86,7 +93,7 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
    * `flags`: `ElemFlags.F_LOCK` reads a shared value under its `bpf_spin_lock`. Allocates
    * nothing for a number id, a reused key object or an `EncodedKey`.
    */
-  lookup(key: MapKey, flags = 0): V | null {
+  lookup(key: MapKey, flags: LookupFlags = 0): V | null {
     const kp = this.keyBuffer.pointerFor("lookup", key);
     let rc: number;
     if (flags === 0) rc = this.lookupElem(this.fd, kp, this.target.pointer);
@@ -103,7 +110,7 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
    * Looks `key` up into `target` (a value of this map's shape) for keeping. Returns false,
    * leaving `target` alone, if the entry does not exist.
    */
-  lookupInto(key: MapKey, target: V, flags = 0): boolean {
+  lookupInto(key: MapKey, target: V, flags: LookupFlags = 0): boolean {
     this.checkTarget(target);
     const v = this.lookup(key, flags);
     if (v === null) return false;
@@ -167,7 +174,7 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
    * A new cursor for a zero-allocation scan of every entry (see {@link ScanCursor}). `flags`:
    * `ElemFlags.F_LOCK` reads each shared value under its spin lock.
    */
-  cursor(flags = 0): ScanCursor<V> {
+  cursor(flags: LookupFlags = 0): ScanCursor<V> {
     if (flags !== 0) this.checkLookupFlags(flags);
     return new ScanCursor(this, flags);
   }
@@ -176,7 +183,7 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
    * Calls `fn` for every entry with a value owned by the map (overwritten by the next entry).
    * Allocates nothing per entry. Returns the number of entries visited.
    */
-  forEach(fn: EntryCallback<V>, flags = 0): number {
+  forEach(fn: EntryCallback<V>, flags: LookupFlags = 0): number {
     // A forEach inside a forEach's callback (or with other flags) gets its own cursor.
     if (this.scanning || flags !== 0) {
       const inner = this.cursor(flags);
@@ -200,7 +207,7 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
   }
 
   /** Every entry with a copy of its value, newest first. For keeping; scans use `forEach`. */
-  *entries(flags = 0): IterableIterator<[StorageKey, V]> {
+  *entries(flags: LookupFlags = 0): IterableIterator<[StorageKey, V]> {
     const c = this.cursor(flags);
     while (c.next()) yield [{ cgroupId: c.cgroupId, attachType: c.attachType }, this.cloneValue(c.value)];
   }

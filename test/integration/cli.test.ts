@@ -68,7 +68,7 @@ describe.skipIf(!bpf.ok)("cgstore dump", () => {
     const mine = sj.entries.find((e: { cgroup_id: number }) => e.cgroup_id === cg.id);
     expect(mine.cgroup).toBe(cg.path.slice(cgroupRoot().length));
     expect(mine.attach_type).toBe("CGROUP_INET_SOCK_CREATE");
-    expect(mine.value).toEqual(JSON.parse(toJson(shared.decode(shared.lookup(cg.id, AttachType.CGROUP_INET_SOCK_CREATE)!))));
+    expect(mine.value).toEqual(JSON.parse(toJson(shared.decode(shared.lookup({ cgroupId: cg.id, attachType: AttachType.CGROUP_INET_SOCK_CREATE })!))));
 
     const p = JSON.parse(cli(["dump", pcpuPin, "--json", "--per-cpu"]).out);
     const row = p.entries.find((e: { cgroup_id: number }) => e.cgroup_id === cg.id);

@@ -59,7 +59,7 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
 
   function setup(n: number) {
     const obj = closeLater(BpfObject.open(native("counter.bpf.o")).load());
-    const pcpu = closeLater(obj.map("pcpu_stats")) as PerCpuCgroupStorageMap;
+    const pcpu = closeLater(PerCpuCgroupStorageMap.from(obj.map("pcpu_stats")));
     const shared = closeLater(obj.map("shared_stats"));
     const cgs = Array.from({ length: n }, () => testCgroup("coll"));
     for (const cg of cgs) {
@@ -89,10 +89,10 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     for (const [i, cg] of cgs.entries()) {
       const packets = 50 + 10 * i, bytes = packets * (20 + i + UDP_IPV4_OVERHEAD);
       for (const at of [EGRESS, INGRESS]) {
-        expect(c.read(c.slotOf(cg.id, at)!, out)).toBe(final.poll);
+        expect(c.read(c.slotOf({ cgroupId: cg.id, attachType: at })!, out)).toBe(final.poll);
         expect([...out]).toEqual([packets, bytes]);
-        const v = pcpu.lookup(cg.id, at)!;
-        expect([v.sum(0), v.sum(8)]).toEqual([...out]);
+        const v = pcpu.lookup({ cgroupId: cg.id, attachType: at })!;
+        expect([v.sumU64(0), v.sumU64(8)]).toEqual([...out]);
       }
     }
     expect(polls).toBeGreaterThan(0);
@@ -103,7 +103,7 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     await using c = await Collector.create(pcpu, { perCpu: true });
     expect(c.rowValues).toBe(2 * (1 + pcpu.cpus));
     c.refresh();
-    const slot = c.slotOf(cgs[0]!.id, EGRESS)!;
+    const slot = c.slotOf({ cgroupId: cgs[0]!.id, attachType: EGRESS })!;
     const rates = new Float64Array(2);
     await c.poll();
     expect(Number.isNaN(c.rates(slot, rates)[0])).toBe(true); // one poll: no rate yet
@@ -125,7 +125,7 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     await c.poll();
     const row = new Float64Array(c.rowValues);
     c.read(slot, row);
-    const v = pcpu.lookup(cgs[0]!.id, EGRESS)!;
+    const v = pcpu.lookup({ cgroupId: cgs[0]!.id, attachType: EGRESS })!;
     expect([row[0], row[1]]).toEqual([7, 7 * 29]);
     for (let cpu = 0; cpu < pcpu.cpus; cpu++) {
       expect([row[2 + 2 * cpu], row[3 + 2 * cpu]]).toEqual([v.u64(cpu, 0), v.u64(cpu, 8)]);
@@ -136,11 +136,16 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     const { pcpu, cgs } = setup(2);
     await using c = await Collector.create(pcpu, { workers: 1 });
     expect(() => c.track(cgs[0]!.id)).toThrow(/16-byte keys/); // no attach type
-    expect(() => c.track(-1, EGRESS)).toThrow(/non-negative integer/);
+    expect(() => c.track({ cgroupId: -1, attachType: EGRESS })).toThrow(/whole number from 0 to 2\^64-1/);
+    expect(() => c.track("5" as never)).toThrow(TypeError);
+    // Every key form lands on the same slot.
+    const slot = c.track({ cgroupId: cgs[0]!.id, attachType: EGRESS });
+    expect(c.track(pcpu.key(cgs[0]!.id, EGRESS))).toBe(slot);
+    expect(c.slotOf(pcpu.key(cgs[0]!.id, EGRESS))).toBe(slot);
     c.refresh();
     const running = c.poll();
     expect(() => c.refresh()).toThrow(/while a poll\(\) is running/);
-    expect(() => c.track(cgs[1]!.id, EGRESS)).toThrow(/while a poll\(\) is running/);
+    expect(() => c.track({ cgroupId: cgs[1]!.id, attachType: EGRESS })).toThrow(/while a poll\(\) is running/);
     await expect(c.poll()).rejects.toThrow(/while a poll\(\) is running/);
     expect((await running).looked).toBe(4);
   });
@@ -153,7 +158,7 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     await sendUdpAsync(cgs[1]!, 7, 100);
     await c.poll();
     const out = new Float64Array(2);
-    c.read(c.slotOf(cgs[1]!.id, EGRESS)!, out);
+    c.read(c.slotOf({ cgroupId: cgs[1]!.id, attachType: EGRESS })!, out);
     expect([...out]).toEqual([7, 7 * 128]);
   });
 
@@ -162,19 +167,19 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     await using c = await Collector.create(pcpu);
     c.refresh();
     const gone = cgs[0]!;
-    const slot = c.slotOf(gone.id, EGRESS)!;
-    const freed = Math.min(slot, c.slotOf(gone.id, INGRESS)!);
+    const slot = c.slotOf({ cgroupId: gone.id, attachType: EGRESS })!;
+    const freed = Math.min(slot, c.slotOf({ cgroupId: gone.id, attachType: INGRESS })!);
     gone.remove();
-    expect(waitFor(() => pcpu.lookup(gone.id, EGRESS) === null, 5000)).toBe(true);
+    expect(waitFor(() => pcpu.lookup({ cgroupId: gone.id, attachType: EGRESS }) === null, 5000)).toBe(true);
     const r = await c.poll();
     expect(r.retired).toBe(2); // egress and ingress
     expect(c.table.state(slot)).toBe(SlotState.RETIRED);
-    expect(c.slotOf(gone.id, EGRESS)).toBeUndefined();
+    expect(c.slotOf({ cgroupId: gone.id, attachType: EGRESS })).toBeUndefined();
 
     const fresh = testCgroup("coll-new");
     track(obj.program("count_egress").attachCgroup(fresh));
     expect(c.refresh()).toEqual({ added: 1, retired: 0 });
-    const freshSlot = c.slotOf(fresh.id, EGRESS)!;
+    const freshSlot = c.slotOf({ cgroupId: fresh.id, attachType: EGRESS })!;
     expect(freshSlot).toBeGreaterThanOrEqual(6); // retired one poll ago: not reused yet
     expect(c.table.state(freed)).toBe(SlotState.RETIRED);
     await c.poll();
@@ -182,6 +187,6 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     const again = testCgroup("coll-new2");
     track(obj.program("count_egress").attachCgroup(again));
     expect(c.refresh()).toEqual({ added: 1, retired: 0 });
-    expect(c.slotOf(again.id, EGRESS)).toBe(freed); // two polls later: the lowest freed slot
+    expect(c.slotOf({ cgroupId: again.id, attachType: EGRESS })).toBe(freed); // two polls later: the lowest freed slot
   });
 });

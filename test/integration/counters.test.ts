@@ -55,16 +55,16 @@ describe.skipIf(!bpf.ok)("16-byte keys (counter.bpf.o)", () => {
     const n = 25, size = 100, bytes = n * (size + UDP_IPV4_OVERHEAD);
     sendUdp(cg, n, size);
     for (const at of [EGRESS, INGRESS]) {
-      const v = pcpu.lookup(cg.id, at)!;
+      const v = pcpu.lookup({ cgroupId: cg.id, attachType: at })!;
       expect(v).not.toBeNull();
-      expect([v.sum(STATS.packets), v.sum(STATS.bytes)]).toEqual([n, bytes]);
+      expect([v.sumU64(STATS.packets), v.sumU64(STATS.bytes)]).toEqual([n, bytes]);
       let perCpuPackets = 0;
       for (let c = 0; c < v.cpus; c++) perCpuPackets += u64(v.cpu(c), STATS.packets);
       expect(perCpuPackets).toBe(n);
-      const locked = shared.lookupLocked(cg.id, at)!;
+      const locked = shared.lookup({ cgroupId: cg.id, attachType: at }, ElemFlags.F_LOCK)!;
       expect([u64(locked, LOCKED.packets), u64(locked, LOCKED.bytes)]).toEqual([n, bytes]);
       expect(u64(locked, LOCKED.lock)).toBe(0);
-      const plain = shared.lookup(cg.id, at)!;
+      const plain = shared.lookup({ cgroupId: cg.id, attachType: at })!;
       expect([u64(plain, LOCKED.packets), u64(plain, LOCKED.bytes)]).toEqual([n, bytes]);
     }
   });
@@ -75,15 +75,15 @@ describe.skipIf(!bpf.ok)("16-byte keys (counter.bpf.o)", () => {
     attachBoth(b);
     sendUdp(a, 10, 50);
     sendUdp(b, 3, 1000);
-    const va = pcpu.lookup(a.id, EGRESS)!;
-    expect([va.sum(0), va.sum(8)]).toEqual([10, 10 * 78]);
-    const vb = pcpu.lookup(b.id, EGRESS)!;
+    const va = pcpu.lookup({ cgroupId: a.id, attachType: EGRESS })!;
+    expect([va.sumU64(0), va.sumU64(8)]).toEqual([10, 10 * 78]);
+    const vb = pcpu.lookup({ cgroupId: b.id, attachType: EGRESS })!;
     expect(vb).toBe(va); // zero-copy: the map's one PerCpuValues, overwritten
-    expect([vb.sum(0), vb.sum(8)]).toEqual([3, 3 * 1028]);
+    expect([vb.sumU64(0), vb.sumU64(8)]).toEqual([3, 3 * 1028]);
     const kept = pcpu.newValues();
-    expect(pcpu.lookupInto(kept, a.id, EGRESS)).toBe(true);
-    pcpu.lookup(b.id, INGRESS);
-    expect(kept.sum(0)).toBe(10);
+    expect(pcpu.lookupInto({ cgroupId: a.id, attachType: EGRESS }, kept)).toBe(true);
+    pcpu.lookup({ cgroupId: b.id, attachType: INGRESS });
+    expect(kept.sumU64(0)).toBe(10);
     const keys = [...pcpu.keys()].filter((k) => k.cgroupId === a.id || k.cgroupId === b.id);
     expect(keys).toHaveLength(4);
   });
@@ -91,11 +91,11 @@ describe.skipIf(!bpf.ok)("16-byte keys (counter.bpf.o)", () => {
   test("absent keys read as null: unknown cgroup, and an attach type never attached", () => {
     const cg = testCgroup();
     track(obj.program("count_egress").attachCgroup(cg));
-    expect(pcpu.lookup(cg.id, EGRESS)).not.toBeNull();
-    expect(pcpu.lookup(cg.id, INGRESS)).toBeNull();
-    expect(shared.lookup(cg.id, INGRESS)).toBeNull();
-    expect(pcpu.lookup(987654321, EGRESS)).toBeNull();
-    expect(shared.lookupInto(new Uint8Array(24), 987654321, EGRESS)).toBe(false);
+    expect(pcpu.lookup({ cgroupId: cg.id, attachType: EGRESS })).not.toBeNull();
+    expect(pcpu.lookup({ cgroupId: cg.id, attachType: INGRESS })).toBeNull();
+    expect(shared.lookup({ cgroupId: cg.id, attachType: INGRESS })).toBeNull();
+    expect(pcpu.lookup({ cgroupId: 987654321, attachType: EGRESS })).toBeNull();
+    expect(shared.lookupInto({ cgroupId: 987654321, attachType: EGRESS }, new Uint8Array(24))).toBe(false);
   });
 
   test("update round trips: shared (plain and BPF_F_LOCK), per-CPU per slot and all CPUs", () => {
@@ -107,23 +107,23 @@ describe.skipIf(!bpf.ok)("16-byte keys (counter.bpf.o)", () => {
     shared.update({ cgroupId: cg.id, attachType: EGRESS }, value, ElemFlags.F_LOCK);
     setU64(value, LOCKED.packets, 7);
     shared.update({ cgroupId: cg.id, attachType: INGRESS }, value, ElemFlags.EXIST);
-    expect(u64(shared.lookupLocked(cg.id, EGRESS)!, LOCKED.packets)).toBe(1000);
-    expect(u64(shared.lookup(cg.id, INGRESS)!, LOCKED.packets)).toBe(7);
+    expect(u64(shared.lookup({ cgroupId: cg.id, attachType: EGRESS }, ElemFlags.F_LOCK)!, LOCKED.packets)).toBe(1000);
+    expect(u64(shared.lookup({ cgroupId: cg.id, attachType: INGRESS })!, LOCKED.packets)).toBe(7);
 
     const vals = pcpu.newValues();
     for (let c = 0; c < vals.cpus; c++) setU64(vals.cpu(c), STATS.packets, 10 * (c + 1));
     pcpu.update({ cgroupId: cg.id, attachType: EGRESS }, vals);
-    const got = pcpu.lookup(cg.id, EGRESS)!;
+    const got = pcpu.lookup({ cgroupId: cg.id, attachType: EGRESS })!;
     for (let c = 0; c < vals.cpus; c++) expect(got.u64(c, STATS.packets)).toBe(10 * (c + 1));
     const one = new Uint8Array(16);
     setU64(one, STATS.bytes, 5);
     pcpu.updateAll({ cgroupId: cg.id, attachType: INGRESS }, one);
-    expect(pcpu.lookup(cg.id, INGRESS)!.sum(STATS.bytes)).toBe(5 * pcpu.cpus);
+    expect(pcpu.lookup({ cgroupId: cg.id, attachType: INGRESS })!.sumU64(STATS.bytes)).toBe(5 * pcpu.cpus);
 
     // Programs keep counting on top of what user space wrote.
     sendUdp(cg, 4, 0);
-    expect(u64(shared.lookupLocked(cg.id, EGRESS)!, LOCKED.packets)).toBe(1004);
-    expect(pcpu.lookup(cg.id, EGRESS)!.sum(STATS.packets)).toBe(10 * (pcpu.cpus * (pcpu.cpus + 1)) / 2 + 4);
+    expect(u64(shared.lookup({ cgroupId: cg.id, attachType: EGRESS }, ElemFlags.F_LOCK)!, LOCKED.packets)).toBe(1004);
+    expect(pcpu.lookup({ cgroupId: cg.id, attachType: EGRESS })!.sumU64(STATS.packets)).toBe(10 * (pcpu.cpus * (pcpu.cpus + 1)) / 2 + 4);
   });
 
   test("entries outlive detach, and a re-attach counts on in the same entry", () => {
@@ -134,10 +134,10 @@ describe.skipIf(!bpf.ok)("16-byte keys (counter.bpf.o)", () => {
     link.detach();
     expect(link.attached).toBe(false);
     sendUdp(cg, 5, 10); // not counted: nothing attached
-    expect(pcpu.lookup(cg.id, EGRESS)!.sum(0)).toBe(5);
+    expect(pcpu.lookup({ cgroupId: cg.id, attachType: EGRESS })!.sumU64(0)).toBe(5);
     track(obj.program("count_egress").attachCgroup(cg));
     sendUdp(cg, 2, 10);
-    expect(pcpu.lookup(cg.id, EGRESS)!.sum(0)).toBe(7);
+    expect(pcpu.lookup({ cgroupId: cg.id, attachType: EGRESS })!.sumU64(0)).toBe(7);
   });
 
   test("legacy bpf_prog_attach (BPF_F_ALLOW_MULTI) attaches and detaches too", () => {
@@ -147,7 +147,7 @@ describe.skipIf(!bpf.ok)("16-byte keys (counter.bpf.o)", () => {
     sendUdp(cg, 3, 1);
     a.detach();
     sendUdp(cg, 3, 1);
-    expect(pcpu.lookup(cg.id, EGRESS)!.sum(0)).toBe(3);
+    expect(pcpu.lookup({ cgroupId: cg.id, attachType: EGRESS })!.sumU64(0)).toBe(3);
   });
 
   test("entries() yields copies that survive later lookups", () => {
@@ -157,8 +157,8 @@ describe.skipIf(!bpf.ok)("16-byte keys (counter.bpf.o)", () => {
     const mine = [...pcpu.entries()].filter(([k]) => k.cgroupId === cg.id);
     expect(mine.map(([k]) => k.attachType).sort()).toEqual([INGRESS, EGRESS]);
     sendUdp(cg, 2, 0);
-    pcpu.lookup(cg.id, EGRESS);
-    for (const [, v] of mine) expect(v.sum(0)).toBe(2);
+    pcpu.lookup({ cgroupId: cg.id, attachType: EGRESS });
+    for (const [, v] of mine) expect(v.sumU64(0)).toBe(2);
   });
 });
 
@@ -175,10 +175,10 @@ describe.skipIf(!bpf.ok)("8-byte keys (counter8.bpf.o)", () => {
     track(obj.program("count_ingress8").attachCgroup(cg));
     sendUdp(cg, 7, 64);
     const v = pcpu.lookup(cg.id)!;
-    expect([v.sum(0), v.sum(8)]).toEqual([14, 14 * 92]);
-    expect(u64(shared.lookupLocked(BigInt(cg.id))!, LOCKED.packets)).toBe(14);
+    expect([v.sumU64(0), v.sumU64(8)]).toEqual([14, 14 * 92]);
+    expect(u64(shared.lookup(BigInt(cg.id), ElemFlags.F_LOCK)!, LOCKED.packets)).toBe(14);
     const keys = [...pcpu.keys()].filter((k) => k.cgroupId === cg.id);
     expect(keys).toEqual([{ cgroupId: cg.id, attachType: undefined }]);
-    expect(() => pcpu.lookup(cg.id, EGRESS)).toThrow(/8-byte keys/);
+    expect(() => pcpu.lookup({ cgroupId: cg.id, attachType: EGRESS })).toThrow(/8-byte keys/);
   });
 });

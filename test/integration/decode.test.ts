@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, test } from "../helpers/harness.ts";
 import { spawnSync } from "node:child_process";
 import {
-  AttachType, BpfObject, CgroupStorageMap, Layout, PerCpuCgroupStorageMap, createMap, type Decoded,
+  AttachType, BpfObject, CgroupStorageMap, ElemFlags, Layout, PerCpuCgroupStorageMap, createMap, type Decoded,
+  type DecodedStruct,
 } from "../../src/index.ts";
 import { bpf, native } from "../helpers/env.ts";
 import { cleanup, closeLater, sendUdp, testCgroup, testPinPath, track } from "../helpers/fixture.ts";
@@ -40,8 +41,8 @@ function bitfieldsAsHex(value: Decoded, layout: Layout): Decoded {
 
 function setup() {
   const obj = closeLater(BpfObject.open(native("types.bpf.o")).load());
-  const shared = closeLater(obj.map("rich_shared")) as CgroupStorageMap;
-  const pcpu = closeLater(obj.map("rich_pcpu")) as PerCpuCgroupStorageMap;
+  const shared = closeLater(CgroupStorageMap.from(obj.map("rich_shared")));
+  const pcpu = closeLater(PerCpuCgroupStorageMap.from(obj.map("rich_pcpu")));
   const cg = testCgroup("types");
   track(obj.program("fill_rich").attachCgroup(cg));
   sendUdp(cg, 0, 0); // two sockets: n = 2 in the shared value
@@ -60,7 +61,7 @@ describe.skipIf(!bpf.ok)("layouts from BTF", () => {
     expect(rich.field("hist[3]").offset).toBe(rich.offset("hist") + 24);
     expect(rich.field("level")).toMatchObject({ bitSize: 3 });
     expect(rich.field("color").type).toMatchObject({ kind: "enum" }); // clang 14 leaves it unsigned
-    expect(() => rich.offset("nope")).toThrow(/no field "nope" .*fields: u8v, s8v/);
+    expect(() => rich.offset("nope")).toThrow(/no field "nope" .*fields are u8v, s8v/);
     expect(shared.layout!.hasSpinLock).toBe(true);
     expect(rich.hasSpinLock).toBe(false);
     expect(shared.layout!.offset("s8v")).toBe(4); // right after the 4-byte lock
@@ -70,7 +71,7 @@ describe.skipIf(!bpf.ok)("layouts from BTF", () => {
   test("decoded values: every field as the program wrote it, spin lock left out", () => {
     const { shared, pcpu, cg } = setup();
     const n = 2n; // two sockets
-    expect(shared.decode(shared.lookupLocked(cg.id, AttachType.CGROUP_INET_SOCK_CREATE)!)).toEqual({
+    expect(shared.decode(shared.lookup({ cgroupId: cg.id, attachType: AttachType.CGROUP_INET_SOCK_CREATE }, ElemFlags.F_LOCK)!)).toEqual({
       s8v: -2, u16v: 60002, s32v: -1999999998, u64v: (n << 40n) | 0xabcdn, s64v: -(n << 40n),
       color: "GREEN", name: "locked", inner: { a: 14, b: [2, 4, 6], c: -5 }, hist: [2n, 4n], n: 2n,
     });
@@ -99,7 +100,7 @@ describe.skipIf(!bpf.ok)("layouts from BTF", () => {
     expect(shared.decodeKey({ cgroupId: cg.id, attachType: AttachType.CGROUP_INET_SOCK_CREATE }, { int64: "number" }))
       .toEqual(entry!.formatted.key as Decoded);
     const { lock: _, ...value } = entry!.formatted.value!;
-    expect(shared.decode(shared.lookup(cg.id, AttachType.CGROUP_INET_SOCK_CREATE)!, { int64: "number" })).toEqual(value as Decoded);
+    expect(shared.decode(shared.lookup({ cgroupId: cg.id, attachType: AttachType.CGROUP_INET_SOCK_CREATE })!, { int64: "number" }) as unknown).toEqual(value);
   });
 
   test.skipIf(!hasBpftool)("decode equals bpftool's dump: per-CPU, 8-byte key, totals are per-field sums", () => {
@@ -121,11 +122,12 @@ describe.skipIf(!bpf.ok)("hand-declared layouts", () => {
   afterEach(cleanup);
 
   test("a map without BTF: declare a schema, get the same decoding", () => {
-    const m = closeLater(createMap({ perCpu: true, valueSize: 16 })) as PerCpuCgroupStorageMap;
-    expect(m.layout).toBeNull();
-    expect(() => m.decode(m.newValues())).toThrow(/no BTF.*useLayout/);
-    expect(() => m.useLayout({ packets: "u64" })).toThrow(/8 bytes but the map's values are 16/);
-    m.useLayout({ packets: "u64", bytes: "u64" });
+    const raw = closeLater(createMap({ type: "percpu", valueSize: 16 }));
+    expect(raw.layout).toBeNull();
+    expect(() => raw.decode(raw.newValues())).toThrow(/no BTF.*useLayout/);
+    expect(() => raw.field("packets")).toThrow(/no BTF.*useLayout/);
+    expect(() => raw.useLayout({ packets: "u64" })).toThrow(/8 bytes but the map's values are 16/);
+    const m = raw.useLayout({ packets: "u64", bytes: "u64" });
     const v = m.newValues();
     new DataView(v.buffer).setBigUint64(8, 99n, true);
     expect(m.decode(v, { int64: "number" })).toEqual({ total: { packets: 0, bytes: 99 }, cpus: expect.any(Array) });
@@ -137,10 +139,57 @@ describe.skipIf(!bpf.ok)("hand-declared layouts", () => {
     const schema = Layout.fromSchema({ lock: "spin_lock", packets: "u64", bytes: "u64" });
     const { shared } = (() => {
       const obj = closeLater(BpfObject.open(native("counter.bpf.o")).load());
-      return { shared: closeLater(obj.map("shared_stats")) as CgroupStorageMap };
+      return { shared: closeLater(CgroupStorageMap.from(obj.map("shared_stats"))) };
     })();
     const btf = shared.layout!;
     expect(schema.size).toBe(btf.size);
     for (const f of ["packets", "bytes"]) expect(schema.offset(f)).toBe(btf.offset(f));
+  });
+
+  test("typed values: a schema types decode and fields; a type parameter types a BTF map; rules change totals", () => {
+    const m = closeLater(createMap({ type: "percpu", schema: { packets: "u64", last_len: "u32:max", seen: "bool" } }));
+    const v = m.newValues();
+    const dv = new DataView(v.buffer);
+    for (let c = 0; c < v.cpus; c++) {
+      dv.setBigUint64(c * v.stride, 3n, true);
+      dv.setUint32(c * v.stride + 8, 50 + c, true);
+    }
+    const d = m.decode(v);
+    const packets: bigint = d.total.packets; // a bigint by the schema: no cast
+    const last: number = d.total.last_len;
+    expect([packets, last, d.total.seen]).toEqual([3n * BigInt(v.cpus), 50 + v.cpus - 1, false]); // a gauge: max, not a sum
+    const asNumbers = m.decode(v, { int64: "number" });
+    const n: number = asNumbers.total.packets;
+    expect(n).toBe(3 * v.cpus);
+    // @ts-expect-error a misspelt field is a compile error
+    void d.total.pakets;
+    // @ts-expect-error so is a misspelt field path
+    expect(() => m.field("pakets")).toThrow(/no field "pakets"/);
+    expect(m.field("last_len").total(v)).toBe(50 + v.cpus - 1);
+
+    // A BTF-described map typed by a parameter, its rules declared afterwards.
+    const obj = closeLater(BpfObject.open(native("counter.bpf.o")).load());
+    const pin = testPinPath();
+    obj.map("pcpu_stats").pin(pin);
+    const typed = closeLater(PerCpuCgroupStorageMap.open<{ packets: bigint; bytes: bigint }>(pin));
+    const zero = typed.decode(typed.newValues());
+    const p2: bigint = zero.total.packets;
+    expect(p2).toBe(0n);
+    typed.aggregate({ bytes: "max" });
+    expect(typed.field("bytes").rule).toBe("max");
+    expect(typed.field("packets").rule).toBe("sum");
+    // @ts-expect-error rules name fields of the value type
+    expect(() => typed.aggregate({ nope: "max" })).toThrow(/no field "nope"/);
+  });
+
+  test("the shared map's F_LOCK read and typed field accessors agree with decode", () => {
+    const { shared, cg } = setup();
+    const key = shared.key(cg.id, AttachType.CGROUP_INET_SOCK_CREATE);
+    const v = shared.lookup(key, ElemFlags.F_LOCK)!;
+    const decoded = shared.decode(v);
+    expect(shared.field("u64v").getBigInt(v)).toBe(decoded.u64v as bigint);
+    expect(shared.field("s32v").get(v)).toBe(decoded.s32v as number);
+    expect(shared.field("u16v").get(v)).toBe(decoded.u16v as number);
+    expect(() => shared.field("inner")).toThrow(/is a struct, not a scalar/);
   });
 });

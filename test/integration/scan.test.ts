@@ -13,7 +13,7 @@ const SOCK_CREATE = AttachType.CGROUP_INET_SOCK_CREATE;
 /** A fresh sock_create counter map attached to N new cgroups (oldest first). */
 function setup() {
   const obj = closeLater(BpfObject.open(native("sock_create.bpf.o")).load());
-  const map = closeLater(obj.map("sock_count")) as CgroupStorageMap;
+  const map = closeLater(CgroupStorageMap.from(obj.map("sock_count")));
   const prog = obj.program("count_sock_create");
   const cgs: Cgroup[] = [];
   const links = new Map<number, CgroupAttachment>();
@@ -74,7 +74,7 @@ describe.skipIf(!bpf.ok)(`scans over ${N} cgroups`, () => {
       if (seen.length !== 50) return;
       const current = cgs.find((c) => c.id === id)!;
       for (const cg of [current, ...visitedEarlier, ...unvisited]) remove(cg);
-      const vanished = waitFor(() => [...gone].every((g) => map.lookup(g, SOCK_CREATE) === null), 5000);
+      const vanished = waitFor(() => [...gone].every((g) => map.lookup({ cgroupId: g, attachType: SOCK_CREATE }) === null), 5000);
       expect(vanished).toBe(true);
     });
     expect(new Set(seen).size).toBe(seen.length);
