@@ -36,5 +36,7 @@ export { BpfObject, BpfProgram, CgroupAttachment, type AttachMethod, type Attach
 export { Collector, type CollectorOptions, type PollResult } from "./collector/collector.ts";
 export { ResultsTable, SlotState, NO_ATTACH_TYPE, type ResultsTableInit } from "./collector/results.ts";
 export {
-  escapeLabel, formatMetrics, metricName, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type CollectorStats,
+  escapeLabel, formatMetrics, metricName, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,
+  type MetricFamily, type MetricSample, type MetricType,
 } from "./collector/exposition.ts";
+export { collectorFamilies, type CollectorFamiliesOptions, type CollectorStats } from "./collector/collector-families.ts";

@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /** The `cgstore` command. */
 import { DEMO_HELP } from "./demo-help.ts";
-import { Exit, UsageError, EnvironmentError } from "./errors.ts";
+import { Exit, exitFor, isParseArgsError, UsageError } from "./errors.ts";
 
 const HELP = `cgstore: read BPF cgroup local storage maps (cgroup_storage, percpu_cgroup_storage)
 
@@ -14,29 +14,42 @@ Usage:
   cgstore <command> --help
 
 Exit codes: 0 ok; 1 the operation failed (not a pinned map, not cgroup storage, a kernel
-refusal); 2 bad command line; 3 this machine or user cannot do BPF (not root, no libbpf, no
-cgroup v2); 4 the demo's counts did not agree.`;
+refusal: any error kind not listed under 3), or a bug (printed with its stack); 2 bad command
+line (unknown command or option, a bad value); 3 this machine or user cannot do BPF (error
+kinds "environment": no libbpf, no cgroup v2, no bpffs; and "permission": not root, no
+CAP_BPF, a file mode); 4 the demo's counts did not agree.`;
 
+/** A command: its entry point and the help printed with its usage errors. */
+interface Command {
+  run(argv: string[]): Promise<number>;
+  help: string;
+}
+
+// Loaded on demand, so `cgstore --help` and usage errors need no libbpf.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  dump: async () => { const m = await import("./dump.ts"); return { run: m.dump, help: m.DUMP_HELP }; },
+  serve: async () => { const m = await import("./serve.ts"); return { run: m.serve, help: m.SERVE_HELP }; },
+  top: async () => { const m = await import("./top.ts"); return { run: m.top, help: m.TOP_HELP }; },
+  demo: async () => { const m = await import("./demo.ts"); return { run: m.demo, help: DEMO_HELP }; },
+};
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === "-h" || command === "--help" || command === "help") {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "-h" || name === "--help" || name === "help") {
     console.log(HELP);
-    return command === undefined ? Exit.USAGE : Exit.OK;
+    return name === undefined ? Exit.USAGE : Exit.OK;
   }
-  if (command === "demo" && (rest.includes("-h") || rest.includes("--help"))) {
+  if (name === "demo" && (rest.includes("-h") || rest.includes("--help"))) {
     console.log(DEMO_HELP);
     return Exit.OK;
   }
-  if (!["dump", "demo", "serve", "top"].includes(command)) throw new UsageError(`unknown command "${command}"`, HELP);
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (load === undefined) throw new UsageError(`unknown command "${name}"`, HELP);
+  const command = await load();
   try {
-    if (command === "dump") return (await import("./dump.ts")).dump(rest);
-    if (command === "serve") return (await import("./serve.ts")).serve(rest);
-    if (command === "top") return (await import("./top.ts")).top(rest);
-    return (await import("./demo.ts")).demo(rest);
+    return await command.run(rest);
   } catch (e) {
-    // A module that cannot load (libbpf missing) is an environment problem.
-    if ((e as Error).message?.includes("cannot load")) throw new EnvironmentError((e as Error).message.replace(/^cgstore: /, ""));
+    if (isParseArgsError(e)) throw new UsageError(e.message, command.help);
     throw e;
   }
 }
@@ -44,21 +57,7 @@ async function main(argv: string[]): Promise<number> {
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (e) {
-  const err = e as Error & { code?: string; hint?: string };
-  if (e instanceof UsageError) {
-    console.error(`cgstore: ${e.message}\n\n${e.help}`);
-    process.exitCode = Exit.USAGE;
-  } else if (e instanceof EnvironmentError || /no cgroup v2/.test(err.message)) {
-    console.error(`cgstore: ${err.message}`);
-    process.exitCode = Exit.ENVIRONMENT;
-  } else if (err.name === "BpfError" && /run as root/.test(err.hint ?? "")) {
-    console.error(`cgstore: ${err.message}\ncgstore needs root (or CAP_BPF and CAP_NET_ADMIN) to use BPF.`);
-    process.exitCode = Exit.ENVIRONMENT;
-  } else if (err.name === "BpfError" || err.name === "TypeError" && /parseArgs|option/i.test(err.message)) {
-    console.error(`cgstore: ${err.message}`);
-    process.exitCode = err.name === "BpfError" ? Exit.FAILED : Exit.USAGE;
-  } else {
-    console.error(`cgstore: ${err.stack ?? err.message}`);
-    process.exitCode = Exit.FAILED;
-  }
+  const { code, text } = exitFor(e);
+  console.error(`cgstore: ${text}`);
+  process.exitCode = code;
 }

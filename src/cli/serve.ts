@@ -7,9 +7,9 @@
 import { serveHttp } from "./http.ts";
 import { parseArgs } from "node:util";
 import { Source, SOURCE_OPTIONS, sourceFrom } from "./source.ts";
-import {
-  formatMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type CollectorStats,
-} from "../collector/exposition.ts";
+import { formatMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } from "../collector/exposition.ts";
+import { collectorFamilies, type CollectorStats } from "../collector/collector-families.ts";
+import { cgroupPathResolver } from "./cgroup-paths.ts";
 import { UsageError } from "./errors.ts";
 
 export const SERVE_HELP = `Usage: cgstore serve --cgroup <dir> [options]
@@ -79,7 +79,10 @@ export async function serve(argv: string[]): Promise<number> {
       });
       scraping = done;
       await done;
-      return new Response(formatMetrics(collector, stats, openMetrics), {
+      // Paths are resolved here, not in the formatter: at most one fresh tree walk per scrape.
+      const pathOf = cgroupPathResolver();
+      const families = collectorFamilies(collector, stats, { cgroupLabel: (id) => pathOf(id) ?? "" });
+      return new Response(formatMetrics(families, openMetrics), {
         headers: { "content-type": openMetrics ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE },
       });
     },

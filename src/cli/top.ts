@@ -1,7 +1,8 @@
 /** `cgstore top`: the busiest cgroups by per-second rate, redrawn in place. */
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { attachTypeName, cgroupRoot, resolveCgroupPath } from "../index.ts";
+import { attachTypeName } from "../index.ts";
+import { cgroupPathResolver } from "./cgroup-paths.ts";
 import { table } from "./format.ts";
 import { UsageError } from "./errors.ts";
 import { Source, SOURCE_OPTIONS, sourceFrom } from "./source.ts";
@@ -57,7 +58,7 @@ export async function top(argv: string[]): Promise<number> {
   const onSignal = () => (stop = true);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const root = cgroupRoot(), tty = process.stdout.isTTY === true;
+  const tty = process.stdout.isTTY === true;
   const values_ = new Float64Array(c.fields.length), rates = new Float64Array(c.fields.length);
   try {
     await c.poll();
@@ -65,15 +66,16 @@ export async function top(argv: string[]): Promise<number> {
       await sleep(interval);
       source.refresh();
       await c.poll();
+      const pathOf = cgroupPathResolver();
       const rows = c.slots().map((slot) => {
         c.read(slot, values_);
         c.rates(slot, rates);
         const id = c.table.cgroupId(slot), at = c.table.attachType(slot);
-        const path = resolveCgroupPath(id) ?? resolveCgroupPath(id, { fresh: true });
+        const path = pathOf(id);
         return {
           rank: Number.isNaN(rates[sortIndex]!) ? -1 : rates[sortIndex]!,
           cells: [
-            path === null ? `(removed) id ${id}` : path === root ? "/" : path.slice(root.length),
+            path ?? `(removed) id ${id}`,
             at === undefined ? "-" : attachTypeName(at).replace(/^CGROUP_/, ""),
             ...c.fields.flatMap((_, i) => [fmtRate(rates[i]!), String(values_[i]!)]),
           ],

@@ -13,33 +13,73 @@ import { bpf, CLI, native, scriptArgv, spawnCli } from "../helpers/env.ts";
 import { cleanup, closeLater, sendUdp, testCgroup, testPinPath, track, waitFor } from "../helpers/fixture.ts";
 
 
-function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; withoutCaps?: boolean } = {}) {
-  // Unprivileged = uid 0 with every capability dropped, not another uid: a checkout under /root
-  // (mode 0700 on Debian) is unreadable to nobody, and bun would fail before cgstore runs.
-  const [cmd, argv] = opts.withoutCaps
-    ? ["setpriv", ["--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", ...scriptArgv(CLI, args)]]
-    : [process.execPath, scriptArgv(CLI, args).slice(1)];
+type As = "root" | "without-caps" | "nobody";
+
+/**
+ * Runs `cgstore <args>`. `without-caps`: uid 0 with every capability dropped. `nobody`: uid and
+ * gid 65534, no groups (needs a checkout and runtime nobody can read: not one under /root).
+ */
+function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; as?: As } = {}) {
+  const drop: Record<As, string[]> = {
+    root: [],
+    "without-caps": ["--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all"],
+    nobody: ["--reuid=65534", "--regid=65534", "--clear-groups"],
+  };
+  const as = opts.as ?? "root";
+  const [cmd, argv] = as === "root"
+    ? [process.execPath, scriptArgv(CLI, args).slice(1)]
+    : ["setpriv", [...drop[as], ...scriptArgv(CLI, args)]];
   const r = spawnSync(cmd, argv, { encoding: "utf8", env: opts.env ?? process.env });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+const hasSetpriv = spawnSync("setpriv", ["--help"]).status === 0;
+const nobodyCanRun = hasSetpriv && cli(["--help"], { as: "nobody" }).code === 0;
+/** A stack frame line (`    at f (file:1:2)`): cgstore errors are reported without one. */
+const STACK_FRAME = /^\s+at /m;
+
 const demoDirs = () => readdirSync(cgroupRoot()).filter((n) => n.startsWith("cgstore-demo-"));
 
 describe("cgstore command line (no kernel needed)", () => {
-  test("help for every command, exit codes for usage errors", () => {
-    for (const args of [["--help"], ["dump", "--help"], ["demo", "--help"]]) {
+  test("help for every command; --help documents the exit codes by error kind", () => {
+    for (const args of [["--help"], ["dump", "--help"], ["demo", "--help"], ["serve", "--help"], ["top", "--help"]]) {
       const r = cli(args);
       expect(r.code).toBe(0);
       expect(r.out).toMatch(/Usage/);
     }
-    expect(cli(["--help"]).out).toMatch(/Exit codes: 0 ok; 1 [\s\S]*2 bad command line; 3 /);
+    const help = cli(["--help"]).out;
+    expect(help).toMatch(/Exit codes: 0 ok; 1 [\s\S]*; 2 bad command\sline[\s\S]*; 3 [\s\S]*; 4 /);
+    expect(help).toMatch(/3 [\s\S]*"environment"[\s\S]*"permission"/);
+  });
+
+  test("usage errors exit 2 with the command's help: our checks and parseArgs' own", () => {
     expect(cli([]).code).toBe(2);
     const unknown = cli(["frobnicate"]);
-    expect([unknown.code, unknown.err]).toEqual([2, expect.stringMatching(/unknown command "frobnicate"/)]);
-    expect(cli(["dump"]).code).toBe(2);
-    expect(cli(["dump", "/a", "--id", "3"]).code).toBe(2);
-    expect(cli(["dump", "--watch", "-1", "/a"]).code).toBe(2);
-    expect(cli(["dump", "--bogus", "/a"]).code).toBe(2);
+    expect([unknown.code, unknown.err]).toEqual([2, expect.stringMatching(/unknown command "frobnicate"[\s\S]*Usage:\n  cgstore dump/)]);
+    for (const args of [["dump"], ["dump", "/a", "--id", "3"], ["dump", "--watch", "-1", "/a"], ["top", "--cgroup", "x", "-n", "0"]]) {
+      const r = cli(args);
+      expect([args, r.code]).toEqual([args, 2]);
+      expect(r.err).toMatch(/\n\nUsage: cgstore (dump|top)/);
+    }
+    // parseArgs refusals (TypeErrors with an ERR_PARSE_ARGS_* code): exit 2, with the help.
+    for (const [args, why] of [
+      [["dump", "--bogus", "/a"], /Unknown option '--bogus'/],
+      [["dump", "--id"], /'--id <value>' argument missing/],
+      [["serve", "--cgroup", "x", "extra"], /Unexpected argument 'extra'/],
+    ] as const) {
+      const r = cli([...args]);
+      expect([args, r.code]).toEqual([args, 2]);
+      expect(r.err).toMatch(why);
+      expect(r.err).toMatch(/\n\nUsage: cgstore (dump|serve)/);
+      expect(r.err).not.toMatch(STACK_FRAME);
+    }
+  });
+
+  test("no libbpf (LIBBPF_PATH=/nonexistent): kind environment, exit 3, one line naming it", () => {
+    const r = cli(["dump", "/sys/fs/bpf/cgstore-test-none"], { env: { ...process.env, LIBBPF_PATH: "/nonexistent" } });
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/^cgstore: load: cannot load \/nonexistent .*Install libbpf 1\.x.*LIBBPF_PATH/);
+    expect(r.err.trimEnd().split("\n")).toHaveLength(1);
   });
 });
 
@@ -147,11 +187,10 @@ describe.skipIf(!bpf.ok)("cgstore dump", () => {
     expect(samples.some((s) => (s.rates[key]?.packets ?? 0) > 0)).toBe(true);
   }, 15_000);
 
-  test("errors a person can act on, with exit codes", () => {
+  test("cgstore errors of other kinds: exit 1 with the message (kind named by it), no stack", () => {
     const missing = cli(["dump", "/sys/fs/bpf/cgstore-test-not-there"]);
-    expect([missing.code, missing.err]).toEqual([1, expect.stringMatching(/nothing is pinned/)]);
-    const notBpffs = cli(["dump", "/etc/hostname"]);
-    expect([notBpffs.code, notBpffs.err]).toEqual([1, expect.stringMatching(/not on a bpf filesystem/)]);
+    expect([missing.code, missing.err]).toEqual([1, expect.stringMatching(/^cgstore: open: .*ENOENT .*nothing is pinned/)]);
+    expect(missing.err).not.toMatch(STACK_FRAME);
     const fd = libbpf.mapCreate(MapType.ARRAY, null, 4, 8, 1, null);
     const pin = testPinPath("array");
     try {
@@ -161,13 +200,30 @@ describe.skipIf(!bpf.ok)("cgstore dump", () => {
     }
     const array = cli(["dump", pin]);
     expect([array.code, array.err]).toEqual([1, expect.stringMatching(/is a array map .*not cgroup storage/)]);
+    expect(array.err).not.toMatch(STACK_FRAME);
+    expect(array.err.trimEnd().split("\n")).toHaveLength(1);
   });
 
-  test.skipIf(spawnSync("setpriv", ["--help"]).status !== 0)("without CAP_BPF (not root): exit 3 and says what is needed", () => {
+  test("a path not on a bpf filesystem is no pin (kind not-found, not permission): exit 1", () => {
+    // bpf_obj_get answers EACCES here; openMap knows the path is not on bpffs and says so.
+    const notBpffs = cli(["dump", "/etc/hostname"]);
+    expect([notBpffs.code, notBpffs.err]).toEqual([1, expect.stringMatching(/not on a bpf filesystem/)]);
+  });
+
+  test.skipIf(!hasSetpriv)("without CAP_BPF (root without capabilities): kind permission, exit 3, says what is needed", () => {
     const { sharedPin } = fixture();
-    const r = cli(["dump", sharedPin], { withoutCaps: true });
+    const r = cli(["dump", sharedPin], { as: "without-caps" });
     expect(r.code).toBe(3);
-    expect(r.err).toMatch(/needs root/);
+    expect(r.err).toMatch(/EPERM.*needs root or CAP_BPF/);
+    expect(r.err).not.toMatch(STACK_FRAME);
+  });
+
+  test.skipIf(!nobodyCanRun)("as an unprivileged user (uid 65534): kind permission, exit 3, one line", () => {
+    const { sharedPin } = fixture();
+    const r = cli(["dump", sharedPin], { as: "nobody" });
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/^cgstore: open: bpf_obj_get\(.*\): E(PERM|ACCES) .*run as root/);
+    expect(r.err.trimEnd().split("\n")).toHaveLength(1);
   });
 });
 
@@ -177,7 +233,9 @@ describe.skipIf(!bpf.ok)("cgstore top", () => {
   test("ranks cgroups by rate, busiest first, and stops after --iterations", async () => {
     const top = testCgroup("top");
     for (const n of ["idle", "busy"]) spawnSync("mkdir", [`${top.path}/${n}`]);
-    const child = spawnCli(["top", "--cgroup", top.path, "--interval", "0.25", "--iterations", "4", "-n", "3", "--sort", "packets"], { stdio: ["ignore", "pipe", "pipe"] });
+    // -n 5 of the 6 keys (top, idle and busy; egress and ingress): the cut is exercised and
+    // idle, ranked last, still shows in every block.
+    const child = spawnCli(["top", "--cgroup", top.path, "--interval", "0.25", "--iterations", "4", "-n", "5", "--sort", "packets"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout!.on("data", (d: Buffer) => (out += d));
     const exited = new Promise<number | null>((ok) => child.once("exit", ok));
@@ -189,9 +247,25 @@ describe.skipIf(!bpf.ok)("cgstore top", () => {
     const blocks = out.split(/^pcpu_stats: top /m).filter((b) => b.trim() !== "");
     expect(blocks.length).toBe(4);
     const rel = top.path.slice(cgroupRoot().length);
-    const ranked = blocks.map((b) => b.split("\n")[3]!); // first data row of each block
-    expect(ranked.some((row) => row.startsWith(`${rel}/busy`) && /INET_\w+\s+[1-9]/.test(row))).toBe(true);
-    expect(out).not.toContain(`${rel}/idle  INET_EGRESS  1`);
+    // Rows as cells: CGROUP ATTACH PACKETS/S PACKETS BYTES/S BYTES (paths here have no spaces).
+    const rows = blocks.map((b) => {
+      expect(b.startsWith("5 of 6 by packets/s")).toBe(true);
+      const [header, ...data] = b.trim().split("\n").slice(2).map((l) => l.trim().split(/\s{2,}/));
+      expect(header).toEqual(["CGROUP", "ATTACH", "PACKETS/S", "PACKETS", "BYTES/S", "BYTES"]);
+      expect(data).toHaveLength(5);
+      return data;
+    });
+    const rate = (r: string[]) => (r[2] === "-" ? -1 : Number(r[2]));
+    for (const data of rows) {
+      for (const r of data) expect([rel, `${rel}/idle`, `${rel}/busy`]).toContain(r[0]!);
+      // Busiest first.
+      expect(data.map(rate)).toEqual(data.map(rate).sort((a, b) => b - a));
+      // idle sent nothing: it is in every block (5 of 6 rows), counted 0 at 0/s.
+      const idle = data.filter((r) => r[0] === `${rel}/idle`);
+      expect(idle.length).toBeGreaterThan(0);
+      for (const r of idle) expect([r[2], r[3]]).toEqual([expect.stringMatching(/^(0\.0|-)$/), "0"]);
+    }
+    expect(rows.some((data) => data[0]![0] === `${rel}/busy` && rate(data[0]!) > 0)).toBe(true);
   }, 20_000);
 });
 

@@ -7,6 +7,7 @@ import {
 } from "../../src/index.ts";
 import { bpf, native } from "../helpers/env.ts";
 import { cleanup, closeLater, testCgroup, track, UDP_IPV4_OVERHEAD, waitFor } from "../helpers/fixture.ts";
+import { boundedKeys } from "../helpers/bounded-scan.ts";
 
 const { CGROUP_INET_EGRESS: EGRESS, CGROUP_INET_INGRESS: INGRESS } = AttachType;
 
@@ -188,5 +189,39 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     track(obj.program("count_egress").attachCgroup(again));
     expect(c.refresh()).toEqual({ added: 1, retired: 0 });
     expect(c.slotOf({ cgroupId: again.id, attachType: EGRESS })).toBe(freed); // two polls later: the lowest freed slot
+  });
+
+  test("a retired slot stays unused one poll after retirement and is reused two polls after", async () => {
+    const { obj, pcpu, cgs } = setup(3);
+    await using c = await Collector.create(pcpu);
+    c.refresh();
+    // Slots and cgroup ids through slots() and the table only (no key arguments).
+    const slotsOf = (id: number) => c.slots().filter((s) => c.table.cgroupId(s) === id);
+    const gone = cgs[1]!;
+    const freed = slotsOf(gone.id);
+    expect(freed).toHaveLength(2); // egress and ingress
+    gone.remove();
+    expect(waitFor(() => !boundedKeys(pcpu.keys()).some((k) => k.cgroupId === gone.id), 5000)).toBe(true);
+    expect((await c.poll()).retired).toBe(2); // poll N retires them
+    for (const s of freed) expect(c.table.state(s)).toBe(SlotState.RETIRED);
+
+    const attachNew = (tag: string) => {
+      const cg = testCgroup(tag);
+      track(obj.program("count_egress").attachCgroup(cg));
+      return cg;
+    };
+    await c.poll(); // N + 1: one poll after retirement
+    const early = attachNew("coll-early");
+    expect(c.refresh()).toEqual({ added: 1, retired: 0 });
+    const [earlySlot] = slotsOf(early.id);
+    expect(earlySlot).toBeDefined();
+    expect(freed).not.toContain(earlySlot);
+    for (const s of freed) expect(c.table.state(s)).toBe(SlotState.RETIRED); // a reader still sees the retirement
+
+    await c.poll(); // N + 2: two polls after
+    const late = attachNew("coll-late");
+    expect(c.refresh()).toEqual({ added: 1, retired: 0 });
+    expect(slotsOf(late.id)).toEqual([Math.min(...freed)]); // the lowest freed slot
+    expect(c.table.state(Math.max(...freed))).toBe(SlotState.FREE);
   });
 });

@@ -14,10 +14,6 @@ if (bpf.ok && process.env.CI === "true" && (!PROMTOOL || !BPFTOOL)) {
   throw new Error("promtool and bpftool are needed under CI=true: scripts/setup.sh installs them");
 }
 
-test("label values escape backslash, double quote and line feed", () => {
-  expect(escapeLabel('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
-});
-
 /** Starts `cgstore serve` on a free port; resolves with the process and its base URL. */
 async function startServe(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
   const proc = spawnCli(["serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });

@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, test } from "../helpers/harness.ts";
 import { ScanCursor, type CursorSource, type ScanSyscalls } from "../../src/maps/cursor.ts";
 import { libbpf, type NativePointer } from "../../src/ffi/index.ts";
+import { boundedSteps, UnboundedScanError } from "../helpers/bounded-scan.ts";
 
 type K = [id: number, attachType: number];
 const ENOENT = -2;
@@ -26,24 +27,39 @@ afterAll(() => {
 });
 const viewOf = (p: NativePointer) => views.get(p) ?? (p as unknown as ArrayBufferView);
 
+/** Far above any walk here: past it the fake refuses, so a cursor looping inside next() fails. */
+const FAKE_CALL_BOUND = 100_000;
+
 class FakeKernel implements ScanSyscalls {
   /** Newest first, like map->list. */
   list: K[];
+  /** Pre-fix kernels: what get_next_key answers (with 0) for the last entry. */
   bogusEnd: K | null = null;
+  /**
+   * Whether a lookup of `bogusEnd` succeeds. A real pre-fix kernel's bogus key is map internals
+   * read as a key: its lookup fails today, but nothing promises it; the cursor must end the walk
+   * on the key's shape (id 0, attach type > 255) without asking.
+   */
+  bogusLookupSucceeds = false;
   onGetNextKey: (prev: K | null) => void = () => {};
   onLookup: (key: K) => void = () => {};
   getNextKeyCalls = 0;
+  /** Every key looked up, in order. */
+  readonly lookups: K[] = [];
+  readonly keySize: 8 | 16;
 
-  constructor(keys: K[]) {
+  constructor(keys: K[], keySize: 8 | 16 = 16) {
     this.list = keys.slice();
+    this.keySize = keySize;
   }
   private words(p: NativePointer): Uint32Array {
     const v = viewOf(p);
     return new Uint32Array(v.buffer, v.byteOffset, v.byteLength >> 2);
   }
+  /** Like the kernel, reads (and writes) only key_size bytes: an 8-byte key has no attach type. */
   private read(p: NativePointer): K {
     const w = this.words(p);
-    return [w[0]! + w[1]! * 2 ** 32, w[2]!];
+    return [w[0]! + w[1]! * 2 ** 32, this.keySize === 16 ? w[2]! : 0];
   }
   private index(k: K) {
     return this.list.findIndex(([id, at]) => id === k[0] && at === k[1]);
@@ -52,7 +68,7 @@ class FakeKernel implements ScanSyscalls {
     this.list = this.list.filter(([id]) => !ids.includes(id));
   }
   mapGetNextKey = (_fd: number, key: NativePointer | null, next: NativePointer) => {
-    this.getNextKeyCalls++;
+    if (++this.getNextKeyCalls > FAKE_CALL_BOUND) throw new UnboundedScanError("fake get_next_key", FAKE_CALL_BOUND);
     const prev = key === null ? null : this.read(key);
     this.onGetNextKey(prev);
     let out: K | undefined;
@@ -67,14 +83,19 @@ class FakeKernel implements ScanSyscalls {
     const w = this.words(next);
     w[0] = out[0] >>> 0;
     w[1] = Math.floor(out[0] / 2 ** 32);
-    w[2] = out[1];
-    w[3] = 0;
+    if (this.keySize === 16) {
+      w[2] = out[1];
+      w[3] = 0;
+    }
     return 0;
   };
   mapLookupElem = (_fd: number, key: NativePointer, value: NativePointer) => {
     const k = this.read(key);
+    this.lookups.push(k);
     this.onLookup(k);
-    if (this.index(k) < 0) return ENOENT;
+    const bogus = this.bogusEnd !== null && this.bogusLookupSucceeds && k[0] === this.bogusEnd[0] &&
+      k[1] === (this.keySize === 16 ? this.bogusEnd[1] : 0);
+    if (this.index(k) < 0 && !bogus) return ENOENT;
     new Uint32Array(viewOf(value).buffer)[0] = k[0]; // value = id
     return 0;
   };
@@ -92,14 +113,20 @@ function source(keySize: 8 | 16 = 16): CursorSource<Uint8Array> {
   };
 }
 
+/** The ids a full scan yields (bounded: a cursor that never advances throws, not hangs). */
 function scan(k: FakeKernel, keySize: 8 | 16 = 16, each?: (id: number, n: number) => void): number[] {
+  return scanKeys(k, keySize, each).map(([id]) => id);
+}
+
+/** The [id, attach type] keys a full scan yields, bounded. */
+function scanKeys(k: FakeKernel, keySize: 8 | 16 = 16, each?: (id: number, n: number) => void): [number, number | undefined][] {
   const c = new ScanCursor(source(keySize), 0, k);
-  const seen: number[] = [];
-  while (c.next()) {
+  const seen: [number, number | undefined][] = [];
+  boundedSteps(c, () => {
     expect(new Uint32Array(c.value.buffer)[0]).toBe(c.cgroupId); // value belongs to this key
-    seen.push(c.cgroupId);
+    seen.push([c.cgroupId, c.attachType]);
     each?.(c.cgroupId, seen.length);
-  }
+  });
   expect(c.next()).toBe(false); // stays done
   return seen;
 }
@@ -155,19 +182,46 @@ describe("ScanCursor", () => {
     expect(seen).toEqual([100, 101, 102, 103, 104]);
   });
 
-  test("pre-fix kernels: a bogus key after the last entry ends the walk", () => {
-    for (const bogus of [[0, 0], [0, 0xffff8881], [555, 0xffff8881], [555, 3]] as K[]) {
-      const k = new FakeKernel(keys(3));
-      k.bogusEnd = bogus;
-      expect(scan(k)).toEqual([100, 101, 102]);
-      expect(k.getNextKeyCalls).toBeLessThan(8);
+  test("pre-fix kernels: a bogus key (id 0, attach type > 255) ends the walk at once, unread", () => {
+    // [key size, bogus key]: cgroup id 0 (ids start at 1) in either key size; for 16-byte keys
+    // also a plausible id with an attach type no enum has.
+    const cases: [8 | 16, K][] = [
+      [16, [0, 0]], [16, [0, 1]], [16, [0, 0xffff8881]], [16, [555, 0xffff8881]], [16, [555, 256]], [8, [0, 0]],
+    ];
+    for (const lookupSucceeds of [false, true]) {
+      for (const [size, bogus] of cases) {
+        const k = new FakeKernel(keys(3, size === 16 ? 2 : 0), size);
+        k.bogusEnd = bogus;
+        k.bogusLookupSucceeds = lookupSucceeds;
+        const at = size === 16 ? 2 : undefined;
+        const what = { size, bogus, lookupSucceeds };
+        expect({ ...what, seen: scanKeys(k, size) }).toEqual({ ...what, seen: [[100, at], [101, at], [102, at]] });
+        // Recognised by its shape: one get_next_key per entry plus the one that met it, and
+        // no lookup of it (whose answer nothing guarantees).
+        expect({ ...what, calls: k.getNextKeyCalls }).toEqual({ ...what, calls: 4 });
+        expect({ ...what, lookups: k.lookups.map(([id]) => id) }).toEqual({ ...what, lookups: [100, 101, 102] });
+      }
     }
   });
 
+  test("pre-fix kernels: a plausible-looking bogus key whose lookup fails twice ends the walk", () => {
+    const k = new FakeKernel(keys(3));
+    k.bogusEnd = [555, 3];
+    expect(scan(k)).toEqual([100, 101, 102]);
+    expect(k.getNextKeyCalls).toBe(5); // met, looked up, asked again, same key failing again: done
+  });
+
+  test("a scan that never advances fails (bounded) instead of hanging", () => {
+    // A kernel that answers the first key for every prev: the cursor would walk forever.
+    const k = new FakeKernel(keys(2));
+    k.mapGetNextKey = ((orig) => (fd: number, _key: NativePointer | null, next: NativePointer) => orig(fd, null, next))(k.mapGetNextKey);
+    expect(() => scan(k)).toThrow(UnboundedScanError);
+  });
+
   test("8-byte keys, and reset() scans again with the same buffers", () => {
-    const k = new FakeKernel(keys(3, 0));
+    const k = new FakeKernel(keys(3, 0), 8);
     const c = new ScanCursor(source(8), 0, k);
-    const ids = () => { const out = []; while (c.next()) out.push([c.cgroupId, c.attachType]); return out; };
+    const ids = () => { const out: [number, number | undefined][] = []; boundedSteps(c, () => out.push([c.cgroupId, c.attachType])); return out; };
     expect(ids()).toEqual([[100, undefined], [101, undefined], [102, undefined]]);
     expect(c.count).toBe(3);
     const value = c.value;
