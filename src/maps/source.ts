@@ -49,10 +49,13 @@ export function openSource(source: MapSource): { fd: number; what: string } {
   if (typeof source === "string") {
     const fd = libbpf.objGet(source);
     if (fd < 0) {
+      // Off bpffs the kernel says EACCES or EPERM; that is no pin, not a lack of privilege.
+      const bpffs = onBpffs(source);
       throw bpfError("open", fd, `bpf_obj_get(${source})`,
-        !onBpffs(source) ? `${source} is not on a bpf filesystem; pinned maps live under one (mount -t bpf bpf /sys/fs/bpf)`
+        !bpffs ? `${source} is not on a bpf filesystem; pinned maps live under one (mount -t bpf bpf /sys/fs/bpf)`
         : fd === -ENOENT ? `nothing is pinned at ${source}; was the map pinned there?`
-        : fd === -EINVAL ? `${source} is not a pinned BPF object` : undefined);
+        : fd === -EINVAL ? `${source} is not a pinned BPF object` : undefined,
+        bpffs ? undefined : "not-found");
     }
     return { fd, what: source };
   }

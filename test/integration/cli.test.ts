@@ -88,8 +88,8 @@ describe.skipIf(!bpf.ok)("cgstore dump", () => {
 
   function fixture() {
     const obj = closeLater(BpfObject.open(native("types.bpf.o")).load());
-    const shared = closeLater(obj.map("rich_shared")) as CgroupStorageMap;
-    const pcpu = closeLater(obj.map("rich_pcpu")) as PerCpuCgroupStorageMap;
+    const shared = closeLater(CgroupStorageMap.from(obj.map("rich_shared")));
+    const pcpu = closeLater(PerCpuCgroupStorageMap.from(obj.map("rich_pcpu")));
     const cg = testCgroup("dump");
     track(obj.program("fill_rich").attachCgroup(cg));
     sendUdp(cg, 0, 0);
