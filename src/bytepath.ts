@@ -80,6 +80,12 @@ function isDirectory(path: BytePath): boolean {
   return typeof st !== "number" && (st.mode & S_IFMT) === S_IFDIR;
 }
 
+/** `statx(2)` of `path`: its inode number and whether it is a directory, or `-errno`. */
+export function statPath(path: BytePath): { ino: number; isDir: boolean } | number {
+  const st = libbpf.statx(AT_FDCWD, path, 0);
+  return typeof st === "number" ? st : { ino: st.ino, isDir: (st.mode & S_IFMT) === S_IFDIR };
+}
+
 /** The inode number of `path`, or null when it does not exist. */
 export function inodeOf(path: BytePath): number | null {
   const st = libbpf.statx(AT_FDCWD, path, 0);

@@ -10,7 +10,10 @@ export {
 } from "./constants.ts";
 export { BpfError, BpfRuleError, errnoName, type BpfOp } from "./errors.ts";
 export { possibleCpus } from "./cpus.ts";
-export { Cgroup, cgroupId, cgroupPath, cgroupRoot, removeCgroupTree, resolveCgroupPath } from "./cgroup.ts";
+export { Cgroup } from "./cgroup/handle.ts";
+export { cgroupId, cgroupPath, cgroupRoot } from "./cgroup/mount.ts";
+export { removeCgroupTree, type RemoveOptions } from "./cgroup/remove.ts";
+export { resolveCgroupPath } from "./cgroup/resolve.ts";
 export { openMap, createMap, type AnyStorageMap, type CreateMapOptions, type MapSource } from "./maps/open.ts";
 export { CgroupStorageMap } from "./maps/cgroup-storage.ts";
 export { PerCpuCgroupStorageMap } from "./maps/percpu-cgroup-storage.ts";

@@ -3,7 +3,8 @@ import { closeSync, constants, openSync } from "node:fs";
 import { libbpf, type NativeHandle } from "./ffi/index.ts";
 import { BpfError, BpfRuleError, bpfError, closedError } from "./errors.ts";
 import { AttachFlags, attachTypeName, isCgroupAttachType } from "./constants.ts";
-import { cgroupPath, type Cgroup } from "./cgroup.ts";
+import { cgroupPath } from "./cgroup/mount.ts";
+import type { Cgroup } from "./cgroup/handle.ts";
 import { mapFromFd, type AnyStorageMap } from "./maps/open.ts";
 
 const LIBBPF_ERRNO_FORMAT = 4001;

@@ -5,7 +5,8 @@
  * own metrics.
  */
 import { attachTypeName } from "../constants.ts";
-import { cgroupRoot, resolveCgroupPath } from "../cgroup.ts";
+import { cgroupRoot } from "../cgroup/mount.ts";
+import { resolveCgroupPath } from "../cgroup/resolve.ts";
 import type { Collector, PollResult } from "./collector.ts";
 
 export const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

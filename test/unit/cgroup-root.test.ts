@@ -1,5 +1,5 @@
 import { expect, test } from "../helpers/harness.ts";
-import { cgroup2MountFrom } from "../../src/cgroup.ts";
+import { cgroup2MountFrom } from "../../src/cgroup/mount.ts";
 
 test("cgroup2 mount point comes from mountinfo, not an assumed path", () => {
   const info = [
@@ -13,7 +13,7 @@ test("cgroup2 mount point comes from mountinfo, not an assumed path", () => {
 });
 
 test("cgroup names that are not UTF-8 are shown with \\xNN escapes, valid ones as they are", async () => {
-  const { displayName } = await import("../../src/cgroup.ts");
+  const { displayName } = await import("../../src/cgroup/resolve.ts");
   expect(displayName(new TextEncoder().encode('web "α" \\ x'))).toBe('web "α" \\ x');
   expect(displayName(new Uint8Array([0x61, 0xff, 0x62, 0xc3]))).toBe("a\\xffb\\xc3");
 });
