@@ -89,15 +89,15 @@ export class Cgroup implements Disposable {
           throw fsError("cannot create cgroup", d, e);
         }
         const ino = inodeAt(d);
-        if (ino === null) throw cgroupPathError("cannot create cgroup", d, ENOENT);
+        if (ino === null) continue; // removed meanwhile: the next step says so with its errno
         if (d === full) ownLeaf = true;
-        else made.unshift({ path: d, ino });
+        made.unshift({ path: d, ino });
       }
+      return new Cgroup(full, ownLeaf, ownLeaf ? made.slice(1) : []);
     } catch (e) {
-      removeMade(made);
+      removeMade(made); // what this call made, deepest first: a failed create leaves nothing behind
       throw e;
     }
-    return new Cgroup(full, ownLeaf, ownLeaf ? made : []);
   }
 
   /** An existing cgroup. Disposing the handle removes nothing. */

@@ -27,13 +27,17 @@ export function cgroup2MountFrom(mountinfo: string): string | null {
  * @throws BpfError of kind `"environment"` when no cgroup2 filesystem is mounted.
  */
 export function cgroupRoot(): string {
-  if (root !== undefined) return root;
-  const found = cgroup2MountFrom(readFileSync("/proc/self/mountinfo", "utf8"));
+  return (root ??= cgroup2MountIn(readFileSync("/proc/self/mountinfo", "utf8")));
+}
+
+/** {@link cgroup2MountFrom}, or the `environment` error saying none is mounted. @internal */
+export function cgroup2MountIn(mountinfo: string): string {
+  const found = cgroup2MountFrom(mountinfo);
   if (found === null) {
     throw environmentError("cgroup", "no cgroup v2 filesystem is mounted (none in /proc/self/mountinfo)",
       "mount one: mount -t cgroup2 none /sys/fs/cgroup/unified");
   }
-  return (root = found);
+  return found;
 }
 
 /** An absolute path: relative ones are taken under `cgroupRoot()`. */

@@ -1,9 +1,10 @@
 /** Cgroup handles remove only what they created, only when empty unless told otherwise. */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { resolve } from "node:path";
 import { afterEach, describe, expect, test } from "../helpers/harness.ts";
 import { BpfError, BpfRuleError, Cgroup, cgroupId, cgroupRoot, removeCgroupTree } from "../../src/index.ts";
-import { bpf } from "../helpers/env.ts";
+import { bpf, isDeno, scriptArgv } from "../helpers/env.ts";
 import { cleanup, testCgroup } from "../helpers/fixture.ts";
 
 function caught(fn: () => unknown): BpfError {
@@ -148,5 +149,22 @@ describe.skipIf(!bpf.ok)("Cgroup handles never destroy what they did not create"
     expect(existsSync("/tmp/cgstore-test-not-under-cgroup2")).toBe(false);
     const root = caught(() => removeCgroupTree(cgroupRoot()));
     expect(root).toBeInstanceOf(BpfRuleError);
+  });
+
+  test.skipIf(spawnSync("setpriv", ["--version"]).status !== 0)("a cgroup this user may not create in is a permission error with EACCES", () => {
+    const top = testCgroup("perm");
+    // Deno keeps its cache under $HOME; the unprivileged user gets a fresh one of its own.
+    const denoDir = mkdtempSync("/tmp/cgstore-test-deno-");
+    try {
+      const argv = scriptArgv(resolve(import.meta.dirname!, "../fixtures/cgroup-as-nobody.ts"), [`${top.path}/denied`]);
+      const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", ...argv], {
+        encoding: "utf8", env: isDeno ? { ...process.env, DENO_DIR: denoDir } : process.env, timeout: 60_000,
+      });
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toEqual({ name: "BpfError", kind: "permission", code: "EACCES" });
+      expect(existsSync(`${top.path}/denied`)).toBe(false);
+    } finally {
+      rmSync(denoDir, { recursive: true, force: true });
+    }
   });
 });
