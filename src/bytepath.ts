@@ -7,7 +7,7 @@
  */
 import { constants } from "node:fs";
 import { libbpf } from "./ffi/index.ts";
-import { EBUSY, ENOENT, ENOTDIR, errnoName } from "./errors.ts";
+import { BpfError, ENOENT, ENOTDIR } from "./errors.ts";
 
 /** A path as bytes, without the terminating NUL. */
 export type BytePath = Uint8Array;
@@ -38,11 +38,9 @@ export function joinBytes(dir: BytePath, name: Uint8Array | string): BytePath {
 /** For error messages: the path as text, with bytes that are not UTF-8 as U+FFFD. */
 const show = (path: BytePath) => new TextDecoder().decode(path);
 
-function fail(op: string, path: BytePath, rc: number): Error {
-  const err = new Error(`cgstore: ${op} ${show(path)}: ${errnoName(-rc)}`) as Error & { errno: number; code: string };
-  err.errno = -rc;
-  err.code = errnoName(-rc);
-  return err;
+/** The kernel's refusal as a `BpfError` (kind from the errno: EACCES is `permission` …). */
+function fail(op: string, path: BytePath, rc: number): BpfError {
+  return new BpfError("cgroup", `${op} ${show(path)}`, { errno: -rc });
 }
 
 export interface DirEntry {
@@ -80,6 +78,12 @@ function isDirectory(path: BytePath): boolean {
   return typeof st !== "number" && (st.mode & S_IFMT) === S_IFDIR;
 }
 
+/** `statx(2)` of `path`: its inode number and whether it is a directory, or `-errno`. */
+export function statPath(path: BytePath): { ino: number; isDir: boolean } | number {
+  const st = libbpf.statx(AT_FDCWD, path, 0);
+  return typeof st === "number" ? st : { ino: st.ino, isDir: (st.mode & S_IFMT) === S_IFDIR };
+}
+
 /** The inode number of `path`, or null when it does not exist. */
 export function inodeOf(path: BytePath): number | null {
   const st = libbpf.statx(AT_FDCWD, path, 0);
@@ -91,7 +95,7 @@ export function inodeOf(path: BytePath): number | null {
 /** The inode number of the file `fd` is open on. */
 export function inodeOfFd(fd: number): number {
   const st = libbpf.statx(fd, new Uint8Array(0), AT_EMPTY_PATH);
-  if (typeof st === "number") throw new Error(`cgstore: cannot stat fd ${fd}: ${errnoName(-st)}`);
+  if (typeof st === "number") throw new BpfError("cgroup", `cannot stat fd ${fd}`, { errno: -st });
   return st.ino;
 }
 

@@ -12,7 +12,10 @@ export {
   BpfError, BpfRuleError, BpfTypeError, errnoName, errorKind, type BpfOp, type ErrorKind,
 } from "./errors.ts";
 export { possibleCpus } from "./cpus.ts";
-export { Cgroup, cgroupId, cgroupPath, cgroupRoot, removeCgroupTree, resolveCgroupPath } from "./cgroup.ts";
+export { Cgroup } from "./cgroup/handle.ts";
+export { cgroupId, cgroupPath, cgroupRoot } from "./cgroup/mount.ts";
+export { removeCgroupTree, type RemoveOptions } from "./cgroup/remove.ts";
+export { resolveCgroupPath } from "./cgroup/resolve.ts";
 export {
   openMap, createMap, type AnyStorageMap, type CreateMapOptions, type MapSource, type StorageMapKind,
 } from "./maps/open.ts";

@@ -1,10 +1,13 @@
 /** BPF objects (`.bpf.o` files), their programs, and attaching programs to cgroups. */
 import { closeSync, constants, openSync } from "node:fs";
+import { inodeOfFd } from "./bytepath.ts";
 import { libbpf, type NativeHandle } from "./ffi/index.ts";
 import { BpfError, BpfRuleError, bpfError, closedError } from "./errors.ts";
 import { AttachFlags, attachTypeName, isCgroupAttachType } from "./constants.ts";
-import { cgroupPath, type Cgroup } from "./cgroup.ts";
+import { cgroupPath, fsError } from "./cgroup/mount.ts";
+import type { Cgroup } from "./cgroup/handle.ts";
 import { mapFromFd, type AnyStorageMap } from "./maps/open.ts";
+import { closeWhenCollected, disarm, releaseWhenCollected } from "./finalize.ts";
 
 const LIBBPF_ERRNO_FORMAT = 4001;
 
@@ -16,14 +19,19 @@ const LIBBPF_ERRNO_FORMAT = 4001;
  * using stats = obj.map("pcpu_stats");
  * ```
  * Closing the object unloads what nothing else holds; attachments and map handles keep their
- * own references and stay valid.
+ * own references and stay valid. An object dropped without `close()` is closed when the
+ * garbage collector collects it (its programs keep it alive while they are referenced).
  */
 export class BpfObject implements Disposable {
+  /** The `.bpf.o` file it was opened from. */
+  readonly path: string;
   private handle: NativeHandle | null;
   private loaded = false;
 
-  private constructor(handle: NativeHandle, readonly path: string) {
+  private constructor(handle: NativeHandle, path: string) {
     this.handle = handle;
+    this.path = path;
+    releaseWhenCollected(this, closeObject, handle);
   }
 
   /** Opens (parses) a `.bpf.o` file. Nothing reaches the kernel until `load()`. */
@@ -89,6 +97,7 @@ export class BpfObject implements Disposable {
   /** Frees the object. Idempotent. Map handles and attachments made from it stay valid. */
   close(): void {
     if (this.handle === null) return;
+    disarm(this);
     libbpf.objectClose(this.handle);
     this.handle = null;
   }
@@ -109,6 +118,10 @@ export class BpfObject implements Disposable {
   }
 }
 
+function closeObject(handle: NativeHandle): void {
+  libbpf.objectClose(handle);
+}
+
 /** How to attach: a bpf_link (detached when its fd closes, so at process exit), or the legacy
  * `bpf_prog_attach` with `BPF_F_ALLOW_MULTI` (stays until detached). */
 export type AttachMethod = "link" | "prog_attach";
@@ -123,8 +136,17 @@ export interface AttachOptions {
 
 /** A program of a `BpfObject`. */
 export class BpfProgram {
+  /** Its C function name. */
+  readonly name: string;
+  private readonly object: BpfObject;
+  private readonly handle: NativeHandle;
+
   /** @internal */
-  constructor(private readonly object: BpfObject, private readonly handle: NativeHandle, readonly name: string) {}
+  constructor(object: BpfObject, handle: NativeHandle, name: string) {
+    this.object = object;
+    this.handle = handle;
+    this.name = name;
+  }
 
   /** The program's fd (after load). Owned by the object. */
   get fd(): number {
@@ -142,6 +164,12 @@ export class BpfProgram {
    * Attaches the program to a cgroup (a path, absolute or under `cgroupRoot()`, a `Cgroup`, or
    * an open fd of a cgroup directory). Storage entries for this cgroup are created now. Call
    * `detach()` (or `using`) to undo it; entries survive detach until the cgroup goes.
+   *
+   * A link (`method: "link"`) dropped without `detach()` is detached when the garbage collector
+   * collects its handle (and at exit): keep the handle for as long as it should stay attached.
+   * A legacy `prog_attach` attachment stays until `detach()`, and is detached at process exit.
+   * @throws BpfError `not-found` when a `Cgroup` handle's cgroup was removed (even if a new
+   * cgroup now has its path: it is not the one the handle names).
    */
   attachCgroup(cgroup: string | number | Cgroup, options: AttachOptions = {}): CgroupAttachment {
     this.object.requireLoaded(`attachCgroup(${this.name})`);
@@ -153,6 +181,10 @@ export class BpfProgram {
     const target = path === undefined ? (cgroup as number) : openDir(path);
     const where = `${this.name} to ${path ?? `cgroup fd ${target}`} at ${attachTypeName(attachType)}`;
     try {
+      if (typeof cgroup === "object" && inodeOfFd(target) !== cgroup.id) {
+        throw new BpfError("attach", `cgroup ${cgroup.path} (id ${cgroup.id}) was removed; another cgroup has its path now`,
+          { kind: "not-found", hint: "create or open the cgroup again" });
+      }
       const progFd = this.fd;
       if (options.method !== "prog_attach") {
         const link = libbpf.linkCreate(progFd, target, attachType);
@@ -162,10 +194,11 @@ export class BpfProgram {
       }
       const rc = libbpf.progAttach(progFd, target, attachType, AttachFlags.ALLOW_MULTI);
       if (rc < 0) throw attachError(rc, where);
-      // One fd per legacy attachment: a cgroup attached by path is reopened at detach time.
+      // Detaching later needs the program and the exact cgroup attached to: a path reopened
+      // then may name a new cgroup made under the same name.
       const progDup = libbpf.dupCloexec(progFd);
-      const cgFd = path === undefined ? libbpf.dupCloexec(target) : -1;
-      if (progDup < 0 || (path === undefined && cgFd < 0)) {
+      const cgFd = libbpf.dupCloexec(target);
+      if (progDup < 0 || cgFd < 0) {
         // Without both we could never detach it: undo the attach rather than leave it behind.
         libbpf.progDetach2(progFd, target, attachType);
         if (progDup >= 0) libbpf.close(progDup);
@@ -183,7 +216,7 @@ function openDir(path: string): number {
   try {
     return openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
   } catch (e) {
-    throw new Error(`cgstore: cannot open cgroup ${path}: ${(e as Error).message}`, { cause: e });
+    throw fsError("cannot open cgroup", path, e);
   }
 }
 
@@ -195,39 +228,52 @@ function attachError(rc: number, where: string) {
     : undefined);
 }
 
-/** Legacy attachments outlive the process; detach them at exit unless the user did. */
+/**
+ * Legacy attachments outlive the process; detach them at exit unless the user did. The set
+ * also keeps their handles from being collected (only links are left to the fd-leak net).
+ */
 const legacy = new Set<CgroupAttachment>();
 let exitHook = false;
 
+function detachAllLegacy(): void {
+  for (const a of legacy) {
+    try {
+      a.detach();
+    } catch {
+      // keep detaching the others
+    }
+  }
+}
+
 /** One program attached to one cgroup at one attach type. */
 export class CgroupAttachment implements Disposable {
+  /** `link`: detached when the link fd closes (also at process exit, or when the handle is collected). */
+  readonly method: AttachMethod;
+  readonly attachType: number;
+  /** The cgroup's path, when attached by path or `Cgroup`. */
+  readonly cgroupPath: string | undefined;
+  private readonly linkFd: number;
+  /** Legacy attachments: duplicates of the program's fd and of the cgroup's, for `detach()`. */
+  private readonly progFd: number;
+  private readonly cgroupFd: number;
   private live = true;
 
   /** @internal */
-  constructor(
-    /** `link`: detached when the link fd closes (also at process exit). */
-    readonly method: AttachMethod,
-    private readonly linkFd: number,
-    private readonly progFd: number,
-    /** Legacy attachments by fd keep a duplicate; by path, -1 (reopened at detach). */
-    private readonly cgroupFd: number,
-    readonly attachType: number,
-    /** The cgroup's path, when attached by path. */
-    readonly cgroupPath: string | undefined,
-  ) {
-    if (method === "prog_attach") {
+  constructor(method: AttachMethod, linkFd: number, progFd: number, cgroupFd: number, attachType: number,
+    cgroupPath: string | undefined) {
+    this.method = method;
+    this.linkFd = linkFd;
+    this.progFd = progFd;
+    this.cgroupFd = cgroupFd;
+    this.attachType = attachType;
+    this.cgroupPath = cgroupPath;
+    if (method === "link") {
+      closeWhenCollected(this, linkFd);
+    } else {
       legacy.add(this);
       if (!exitHook) {
         exitHook = true;
-        process.on("exit", () => {
-          for (const a of legacy) {
-            try {
-              a.detach();
-            } catch {
-              // keep detaching the others
-            }
-          }
-        });
+        process.on("exit", detachAllLegacy);
       }
     }
   }
@@ -237,36 +283,27 @@ export class CgroupAttachment implements Disposable {
     return this.live;
   }
 
-  /** Detaches the program. Idempotent. The cgroup's storage entries stay until it is removed. */
+  /**
+   * Detaches the program from the cgroup it was attached to, through an fd of that cgroup kept
+   * since attach time: never from a cgroup made later under the same path. Idempotent. The
+   * cgroup's storage entries stay until it is removed.
+   */
   detach(): void {
     if (!this.live) return;
     if (this.method === "link") {
       this.live = false;
+      disarm(this);
       libbpf.close(this.linkFd);
       return;
     }
-    let target = this.cgroupFd;
-    if (target < 0) {
-      try {
-        target = openSync(this.cgroupPath!, constants.O_RDONLY | constants.O_DIRECTORY);
-      } catch {
-        this.forget(); // the cgroup is gone, and removing it detached everything
-        return;
-      }
-    }
-    const rc = libbpf.progDetach2(this.progFd, target, this.attachType);
-    if (this.cgroupFd < 0) closeSync(target);
-    // ENOENT: already detached (e.g. the cgroup was removed and re-created meanwhile).
+    const rc = libbpf.progDetach2(this.progFd, this.cgroupFd, this.attachType);
+    // ENOENT: already detached (removing the cgroup detaches everything attached to it).
     // Anything else leaves it attached and this handle live, so detach() can be retried.
     if (rc < 0 && rc !== -2) throw bpfError("detach", rc, `bpf_prog_detach2 at ${this.cgroupPath ?? "cgroup"}`);
-    this.forget();
-  }
-
-  private forget(): void {
     this.live = false;
     legacy.delete(this);
     libbpf.close(this.progFd);
-    if (this.cgroupFd >= 0) libbpf.close(this.cgroupFd);
+    libbpf.close(this.cgroupFd);
   }
 
   [Symbol.dispose](): void {

@@ -62,7 +62,7 @@ export async function demo(argv: string[]): Promise<number> {
     cleaned = true;
     for (const a of attachments) a.detach();
     obj?.close();
-    parent.remove();
+    parent.remove({ evict: true, recursive: true }); // ours, with whatever the workloads left inside
     watchdog.kill();
   };
   const onSignal = () => {

@@ -60,7 +60,8 @@ export function cleanup(): void {
   };
   each(attachments.splice(0), (a) => a.detach());
   each(closers.splice(0).reverse(), (c) => c.close());
-  each(cgroups.splice(0), (cg) => cg.remove());
+  // Explicit: a test may leave processes or child cgroups inside its cgroups.
+  each(cgroups.splice(0), (cg) => cg.remove({ evict: true, recursive: true }));
   each(pins.splice(0), (p) => rmSync(p, { force: true }));
   if (errors.length > 0) throw new AggregateError(errors, `test cleanup: ${errors.length} failures`);
 }
