@@ -10,6 +10,7 @@ import { Layout } from "../btf/layout.ts";
 import { kernelBtf } from "../btf/kernel.ts";
 import type { AggregateRules, DecodedStruct, FieldPath, Schema } from "../btf/schema.ts";
 import { Field } from "./field.ts";
+import { closeWhenCollected, disarm } from "../finalize.ts";
 import type { MapInfo } from "./info.ts";
 
 /** Base of every map handle. `T` is the decoded value's type (from a schema, or declared). */
@@ -30,6 +31,8 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
     this.fdNumber = fd;
     this.info = info;
     this.valueSize = info.valueSize;
+    // A handle dropped without close() still gives its fd back, once collected.
+    closeWhenCollected(this, fd);
   }
 
   /** The fd this handle owns (closed by `close()`; -1 after). */
@@ -114,15 +117,20 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
     }
   }
 
-  /** Closes the fd. Idempotent. The map lives on while programs, pins or other fds hold it. */
+  /**
+   * Closes the fd. Idempotent. The map lives on while programs, pins or other fds hold it. A
+   * handle dropped without `close()` has its fd closed when the garbage collector collects it
+   * (not promptly: close or `using` is still the way).
+   */
   close(): void {
     if (this.fdNumber < 0) return;
     this.release(this.fdNumber);
     this.fdNumber = -1;
   }
 
-  /** Closes `fd` (the hook a finalizer-aware subclass may extend). @internal */
+  /** Closes `fd`, disarming the fd-leak net first so it is never closed twice. @internal */
   protected release(fd: number): void {
+    disarm(this);
     libbpf.close(fd);
   }
 

@@ -80,10 +80,11 @@ describe.skipIf(!bpf.ok || spawnSync("bpftool", ["version"]).status !== 0)("atta
     });
   }
 
-  test("a dropped link is closed by the collector; an explicit detach is never repeated on a reused fd", () => {
+  test("dropped links, objects and maps are closed by the collector; an explicit close is never repeated on a reused fd", () => {
     const cg = testCgroup("leak-net");
     const r = JSON.parse(runFixture("leak-net.ts", [cg.path]).trim().split("\n").pop()!);
     expect(r).toEqual({
+      mapOpened: 1, mapCollected: true, closedMapCollected: true, mapReusedAfter: "/dev/null",
       attachedBefore: 1, linkCollected: true, linkReleased: 1, attachedAfter: 0,
       reusedFd: "/dev/null", detachedCollected: true, reusedAfter: "/dev/null", detachedReleased: 0,
       progsLoaded: r.progsLoaded, objectCollected: true, progsLeft: 0, mapsLeft: 0,
