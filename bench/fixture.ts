@@ -49,7 +49,11 @@ export class BenchFixture implements Disposable {
   private readonly attachments: CgroupAttachment[] = [];
   private disposed = false;
 
-  constructor(readonly n: number, busy = 5, packetsEach = 100) {
+  /** Cgroups in the fixture. */
+  readonly n: number;
+
+  constructor(n: number, busy = 5, packetsEach = 100) {
+    this.n = n;
     const tag = `cgstore-bench-${process.pid}-${n}`;
     live.add(this);
     this.parent = Cgroup.create(tag);

@@ -44,15 +44,19 @@ export function sourceFrom(
 }
 
 export class Source {
+  readonly map: AnyStorageMap;
+  readonly collector: Collector;
+  /** The subtree, for --cgroup. */
+  readonly dir: string | undefined;
+  private readonly obj: BpfObject | undefined;
   private readonly attached = new Map<number, CgroupAttachment[]>();
 
-  private constructor(
-    readonly map: AnyStorageMap,
-    readonly collector: Collector,
-    private readonly obj: BpfObject | undefined,
-    /** The subtree, for --cgroup. */
-    readonly dir: string | undefined,
-  ) {}
+  private constructor(map: AnyStorageMap, collector: Collector, obj: BpfObject | undefined, dir: string | undefined) {
+    this.map = map;
+    this.collector = collector;
+    this.obj = obj;
+    this.dir = dir;
+  }
 
   static async open(opts: { cgroup?: string; map?: string; workers?: number }): Promise<Source> {
     const dir = opts.cgroup === undefined ? undefined : cgroupPath(opts.cgroup);
