@@ -1,10 +1,24 @@
 /**
- * Picks the FFI backend for the running runtime: `bun:ffi` under Bun, `Deno.dlopen` under Deno.
- * Each backend is imported only when its runtime is the one running, so Bun never evaluates
- * Deno code and Deno never resolves `bun:ffi`.
+ * `libbpf`: cgstore's one handle on libbpf and libc, opened on first use.
+ *
+ * Importing cgstore loads nothing: until the first call, every member of {@link libbpf} is a
+ * stub that opens the backend for the running runtime (`bun:ffi` under Bun, `Deno.dlopen`
+ * under Deno; both synchronous) and then replaces itself, and every other member, with the
+ * backend's real function. Code that reads `libbpf.x` at call time therefore calls the bound C
+ * function directly from then on. Code must not keep a member read before the first load (a
+ * module-level `const f = libbpf.x`): that keeps the stub, which forwards every call. Read
+ * members when calling, or after the library is open (a constructor of a handle that already
+ * holds an fd).
+ *
+ * A libbpf that cannot be opened is a `BpfError` of kind "environment", thrown by the first
+ * call (and every later one) with the path tried and the fix.
  * @internal
  */
 import type { Libbpf } from "./types.ts";
+import { bindLibbpf } from "./adapter.ts";
+import { bunRuntime } from "./bun.ts";
+import { denoRuntime } from "./deno.ts";
+import { noFfiBackend } from "./load-error.ts";
 
 export type { Libbpf, NativeHandle, NativePointer } from "./types.ts";
 
@@ -16,12 +30,50 @@ export const runtime: "bun" | "deno" | "other" =
       ? "deno"
       : "other";
 
-async function load(): Promise<Libbpf> {
-  if (runtime === "bun") return (await import("./bun.ts")).libbpf;
-  if (runtime === "deno") return (await import("./deno.ts")).libbpf;
-  throw new Error(
-    "cgstore: this runtime has no FFI backend; run it with Bun (>= 1.4.4) or Deno (>= 2.9, --allow-ffi).",
-  );
+type Method = Exclude<keyof Libbpf, "path">;
+
+/** Every function member of {@link Libbpf}; the type makes this list exactly complete. */
+const METHODS: Record<Method, true> = {
+  pointer: true, mapLookupElem: true, mapLookupElemFlags: true, mapUpdateElem: true, mapDeleteElem: true,
+  mapGetNextKey: true, mapCreate: true, mapGetFdById: true, objGetInfoByFd: true, objPin: true, objGet: true,
+  progAttach: true, progDetach2: true, linkCreate: true, numPossibleCpus: true, probeMapType: true,
+  objectOpenFile: true, objectLoad: true, objectClose: true, objectFindMapByName: true,
+  objectFindProgramByName: true, objectMapNames: true, objectProgramNames: true, mapFd: true, programFd: true,
+  programExpectedAttachType: true, btfRawById: true, readDir: true, statx: true, readlink: true, open: true,
+  read: true, write: true, rmdir: true, close: true, dupCloexec: true, errno: true,
+};
+
+let bound: Libbpf | undefined;
+let failure: unknown;
+
+/** Opens the backend once; afterwards {@link libbpf}'s members are the backend's own. */
+function load(): Libbpf {
+  if (bound) return bound;
+  if (failure !== undefined) throw failure;
+  try {
+    if (runtime === "bun") bound = bindLibbpf(bunRuntime());
+    else if (runtime === "deno") bound = bindLibbpf(denoRuntime());
+    else throw noFfiBackend();
+  } catch (e) {
+    failure = e;
+    throw e;
+  }
+  const target = libbpf as unknown as Record<string, unknown>;
+  for (const name of Object.keys(METHODS) as Method[]) target[name] = bound[name];
+  Object.defineProperty(libbpf, "path", { value: bound.path, enumerable: true, writable: false });
+  return bound;
 }
 
-export const libbpf: Libbpf = await load();
+function stub(name: Method): (...args: never[]) => unknown {
+  return (...args) => (load()[name] as (...a: never[]) => unknown)(...args);
+}
+
+function lazyLibbpf(): Libbpf {
+  const out: Record<string, unknown> = {};
+  Object.defineProperty(out, "path", { get: () => load().path, enumerable: true, configurable: true });
+  for (const name of Object.keys(METHODS) as Method[]) out[name] = stub(name);
+  return out as unknown as Libbpf;
+}
+
+/** libbpf and the libc calls cgstore makes; opened on the first call (see the module comment). */
+export const libbpf: Libbpf = lazyLibbpf();

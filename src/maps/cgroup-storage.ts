@@ -9,9 +9,9 @@ import type { MapInfo } from "./info.ts";
 import type { ScanCursor } from "./cursor.ts";
 import { decode, type Decoded, type DecodeOptions } from "../btf/decode.ts";
 
-const lookupElem = libbpf.mapLookupElem;
-const lookupElemFlags = libbpf.mapLookupElemFlags;
-const updateElem = libbpf.mapUpdateElem;
+const lookupElem = (fd: number, key: NativePointer, value: NativePointer) => libbpf.mapLookupElem(fd, key, value);
+const lookupElemFlags = (fd: number, key: NativePointer, value: NativePointer, flags: number) => libbpf.mapLookupElemFlags(fd, key, value, flags);
+const updateElem = (fd: number, key: NativePointer, value: NativePointer, flags: number) => libbpf.mapUpdateElem(fd, key, value, flags);
 
 const LOCK_HINT =
   "BPF_F_LOCK needs a struct bpf_spin_lock in the map's value type, and the map must carry BTF " +

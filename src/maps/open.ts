@@ -2,6 +2,7 @@
 import { statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import { libbpf } from "../ffi/index.ts";
+import { encodeMapCreateOpts } from "../ffi/structs.ts";
 import { BpfRuleError, bpfError } from "../errors.ts";
 import { readLink } from "../bytepath.ts";
 import {
@@ -161,14 +162,9 @@ export function checkCreateOptions(opts: CreateMapOptions): { keySize: number; f
  */
 export function createMap(opts: CreateMapOptions): AnyStorageMap {
   const { keySize, flags } = checkCreateOptions(opts);
-  // libbpf 1.1's struct bpf_map_create_opts: sz @0, map_flags @28, numa_node @40; 48 bytes.
-  const raw = new ArrayBuffer(48);
-  const v = new DataView(raw);
-  v.setBigUint64(0, 48n, true);
-  v.setUint32(28, flags, true);
-  v.setUint32(40, opts.numaNode ?? 0, true);
   const type = opts.perCpu ? MapType.PERCPU_CGROUP_STORAGE : MapType.CGROUP_STORAGE;
-  const optsView = new Uint8Array(raw); // referenced until the call returns (its pointer is used)
+  // referenced until the call returns (its pointer is used)
+  const optsView = encodeMapCreateOpts({ mapFlags: flags, numaNode: opts.numaNode ?? 0 });
   const fd = libbpf.mapCreate(type, opts.name ?? null, keySize, opts.valueSize, 0, libbpf.pointer(optsView));
   void optsView.byteLength;
   if (fd < 0) {

@@ -15,8 +15,8 @@ export interface DecodedPerCpu {
   cpus: Decoded[];
 }
 
-const lookupElem = libbpf.mapLookupElem;
-const updateElem = libbpf.mapUpdateElem;
+const lookupElem = (fd: number, key: NativePointer, value: NativePointer) => libbpf.mapLookupElem(fd, key, value);
+const updateElem = (fd: number, key: NativePointer, value: NativePointer, flags: number) => libbpf.mapUpdateElem(fd, key, value, flags);
 
 function checkFlags(flags: number): void {
   if (flags === ElemFlags.ANY || flags === ElemFlags.EXIST) return;
