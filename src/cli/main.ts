@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /** The `cgstore` command. */
-import { DEMO_HELP } from "./demo-help.ts";
+import { DEMO_HELP } from "./demo.ts";
 import { Exit, UsageError, EnvironmentError } from "./errors.ts";
 
 const HELP = `cgstore: read BPF cgroup local storage maps (cgroup_storage, percpu_cgroup_storage)
@@ -48,7 +48,7 @@ try {
   if (e instanceof UsageError) {
     console.error(`cgstore: ${e.message}\n\n${e.help}`);
     process.exitCode = Exit.USAGE;
-  } else if (e instanceof EnvironmentError || /no cgroup v2/.test(err.message)) {
+  } else if (e instanceof EnvironmentError || (e as { kind?: unknown }).kind === "environment" || /no cgroup v2/.test(err.message)) {
     console.error(`cgstore: ${err.message}`);
     process.exitCode = Exit.ENVIRONMENT;
   } else if (err.name === "BpfError" && /run as root/.test(err.hint ?? "")) {

@@ -122,7 +122,6 @@ export class Collector implements AsyncDisposable {
   private async startWorker(init: WorkerInit): Promise<void> {
     const w = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
     this.workers.push(w);
-    await this.reply(w); // { booted }: its message handler is in place
     await this.request(w, { init });
   }
 
