@@ -58,14 +58,31 @@ function load(): Libbpf {
     failure = e;
     throw e;
   }
-  const target = libbpf as unknown as Record<string, unknown>;
-  for (const name of Object.keys(METHODS) as Method[]) target[name] = bound[name];
+  for (const name of Object.keys(METHODS) as Method[]) replaceStub(name, bound);
   Object.defineProperty(libbpf, "path", { value: bound.path, enumerable: true, writable: false });
   return bound;
 }
 
-function stub(name: Method): (...args: never[]) => unknown {
-  return (...args) => (load()[name] as (...a: never[]) => unknown)(...args);
+type Fn = (...args: never[]) => unknown;
+const stubs = new Map<string, Fn>();
+
+/**
+ * Puts the backend's function in place of `name`'s stub. A member someone replaced (a test's
+ * wrapper around `pointer`) is left alone: the wrapper still reaches the backend through the stub.
+ */
+function replaceStub(name: Method, backend: Libbpf): void {
+  const target = libbpf as unknown as Record<string, unknown>;
+  if (target[name] === stubs.get(name)) target[name] = backend[name];
+}
+
+function stub(name: Method): Fn {
+  const s: Fn = (...args) => {
+    const backend = load();
+    replaceStub(name, backend); // the stub was put back after the load: out of the way again
+    return (backend[name] as Fn)(...args);
+  };
+  stubs.set(name, s);
+  return s;
 }
 
 function lazyLibbpf(): Libbpf {
