@@ -2,9 +2,10 @@
  * The {@link Libbpf} adapter, written once over a runtime's FFI primitives ({@link FfiRuntime})
  * and the symbol table in `symbols.ts`.
  *
- * Hot-path members (`mapLookupElem`, `mapGetNextKey`, …) are the bound C functions themselves
- * when the runtime needs no conversion, so a call is one FFI call with no JavaScript wrapper in
- * between; the runtime decides (Deno wraps `u64` flags, see `deno.ts`).
+ * Hot-path members that take only pointers and ints (`mapLookupElem`, `mapGetNextKey`, …) are
+ * the bound C functions themselves: one FFI call, no JavaScript wrapper in between. Those with
+ * `u64` flags get a wrapper of their own (its own call site, so it stays monomorphic and the
+ * FFI's fast path inlines) that passes the flags as `rt.u64` says.
  * @internal
  */
 import type { FfiRuntime, Libbpf, NativeHandle } from "./types.ts";
@@ -27,6 +28,8 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
   const libc = rt.open("libc.so.6", LIBC_SYMBOLS);
   const errno = rt.int32Reader(libc.__errno_location()!);
   const readName = (p: NativeHandle | null) => (p === null ? "" : rt.readCString(p));
+  const u64 = rt.u64;
+  const lookupFlags = lib.bpf_map_lookup_elem_flags, update = lib.bpf_map_update_elem;
 
   function names(
     obj: NativeHandle,
@@ -42,8 +45,8 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
     path,
     pointer: rt.pointer,
     mapLookupElem: lib.bpf_map_lookup_elem,
-    mapLookupElemFlags: lib.bpf_map_lookup_elem_flags,
-    mapUpdateElem: lib.bpf_map_update_elem,
+    mapLookupElemFlags: (fd, k, v, flags) => lookupFlags(fd, k, v, u64(flags)),
+    mapUpdateElem: (fd, k, v, flags) => update(fd, k, v, u64(flags)),
     mapDeleteElem: lib.bpf_map_delete_elem,
     mapGetNextKey: lib.bpf_map_get_next_key,
     mapCreate: (type, name, keySize, valueSize, maxEntries, opts) =>

@@ -2,7 +2,7 @@
  * The `bun:ffi` primitives. Measured choices (see shared ffi-bun-deno notes):
  * - `pointer` kinds are `"ptr"` parameters passed the typed-array views themselves: as fast as a
  *   cached `ptr()` number (~2.5 ns) and immune to JSC moving small typed arrays' storage;
- * - the bound symbols are used as they are (no JavaScript wrapper): `u64` flags take numbers;
+ * - the bound symbols are used as they are, and `u64` flags are passed as plain numbers;
  * - calls are synchronous, and the library is never `close()`d: calling a symbol after close
  *   segfaults on Bun 1.4.
  * `bun:ffi` is loaded with `import.meta.require` when this backend is first used: synchronous,
@@ -46,6 +46,7 @@ export function bunRuntime(): FfiRuntime {
       }
       return ffi.dlopen(path, defs).symbols as unknown as Symbols<T>;
     },
+    u64: (n) => n,
     pointer: (view) => view as unknown as NativePointer,
     readCString: (p) => new ffi.CString(raw(p)).toString(),
     readU16: (p, offset) => ffi.read.u16(raw(p), offset),

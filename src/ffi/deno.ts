@@ -6,7 +6,7 @@
  *   plus garbage;
  * - `bytes` kinds (setup calls: strings, out-parameters) are `"buffer"` parameters (not hot);
  * - `u64` parameters take the fast path only when given a BigInt (a number costs ~270 ns more
- *   per lookup, measured): symbols with one are wrapped to pass a preallocated BigInt;
+ *   per lookup, measured): flags are passed as preallocated BigInts;
  * - calls are synchronous (`nonblocking` costs 11–31 µs a call) and the library is never closed.
  * Deno's own type declarations are not visible to the Bun-side typecheck, so the little of the
  * FFI used here is described by {@link DenoFfi}.
@@ -47,17 +47,6 @@ const RESULT: Record<ResultKind, DenoType> = { i32: "i32", ssize: "isize", handl
 const FLAGS = Array.from({ length: 16 }, (_, i) => BigInt(i));
 const u64 = (n: number): bigint => FLAGS[n] ?? BigInt(n);
 
-/** `f` taking numbers where the table says `u64` (only the 4-argument hot calls have one). */
-function withBigIntFlags(name: string, params: readonly ParamKind[], f: Fn): Fn {
-  const at = params.indexOf("u64");
-  if (at < 0) return f;
-  if (params.length === 4 && at === 3) {
-    const g = f as unknown as (a: unknown, b: unknown, c: unknown, d: bigint) => unknown;
-    return ((a: unknown, b: unknown, c: unknown, d: number) => g(a, b, c, u64(d))) as unknown as Fn;
-  }
-  throw new Error(`cgstore: deno backend has no u64 wrapper for ${name}(${params.join(", ")})`);
-}
-
 /** The Deno backend's primitives. */
 export function denoRuntime(): FfiRuntime {
   const Deno = (globalThis as unknown as { Deno: DenoFfi }).Deno;
@@ -78,11 +67,9 @@ export function denoRuntime(): FfiRuntime {
       for (const [name, def] of Object.entries(table)) {
         defs[name] = { parameters: def.params.map((k) => PARAM[k]), result: RESULT[def.result] };
       }
-      const symbols = Deno.dlopen(path, defs).symbols;
-      const out: Record<string, Fn> = {};
-      for (const [name, def] of Object.entries(table)) out[name] = withBigIntFlags(name, def.params, symbols[name]!);
-      return out as unknown as Symbols<T>;
+      return Deno.dlopen(path, defs).symbols as unknown as Symbols<T>;
     },
+    u64,
     pointer: (view) => {
       // A zero-length view has no storage: UnsafePointer.of gives NULL, which libbpf would take
       // for "no key". Every caller passes real buffers; refuse rather than pass NULL silently.

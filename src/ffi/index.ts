@@ -31,20 +31,11 @@ export const runtime: "bun" | "deno" | "other" =
       : "other";
 
 type Method = Exclude<keyof Libbpf, "path">;
-
-/** Every function member of {@link Libbpf}; the type makes this list exactly complete. */
-const METHODS: Record<Method, true> = {
-  pointer: true, mapLookupElem: true, mapLookupElemFlags: true, mapUpdateElem: true, mapDeleteElem: true,
-  mapGetNextKey: true, mapCreate: true, mapGetFdById: true, objGetInfoByFd: true, objPin: true, objGet: true,
-  progAttach: true, progDetach2: true, linkCreate: true, numPossibleCpus: true, probeMapType: true,
-  objectOpenFile: true, objectLoad: true, objectClose: true, objectFindMapByName: true,
-  objectFindProgramByName: true, objectMapNames: true, objectProgramNames: true, mapFd: true, programFd: true,
-  programExpectedAttachType: true, btfRawById: true, readDir: true, statx: true, readlink: true, open: true,
-  read: true, write: true, rmdir: true, close: true, dupCloexec: true, errno: true,
-};
+type Fn = (...args: never[]) => unknown;
 
 let bound: Libbpf | undefined;
 let failure: unknown;
+const stubs = new Map<string, Fn>();
 
 /** Opens the backend once; afterwards {@link libbpf}'s members are the backend's own. */
 function load(): Libbpf {
@@ -58,13 +49,10 @@ function load(): Libbpf {
     failure = e;
     throw e;
   }
-  for (const name of Object.keys(METHODS) as Method[]) replaceStub(name, bound);
-  Object.defineProperty(libbpf, "path", { value: bound.path, enumerable: true, writable: false });
+  for (const name of stubs.keys()) replaceStub(name as Method, bound);
+  (libbpf as { path: string }).path = bound.path;
   return bound;
 }
-
-type Fn = (...args: never[]) => unknown;
-const stubs = new Map<string, Fn>();
 
 /**
  * Puts the backend's function in place of `name`'s stub. A member someone replaced (a test's
@@ -75,22 +63,60 @@ function replaceStub(name: Method, backend: Libbpf): void {
   if (target[name] === stubs.get(name)) target[name] = backend[name];
 }
 
-function stub(name: Method): Fn {
+/** A member that loads the backend, then calls (and puts in its place) the real function. */
+function stub<N extends Method>(name: N): Libbpf[N] {
   const s: Fn = (...args) => {
     const backend = load();
     replaceStub(name, backend); // the stub was put back after the load: out of the way again
     return (backend[name] as Fn)(...args);
   };
   stubs.set(name, s);
-  return s;
+  return s as unknown as Libbpf[N];
 }
 
-function lazyLibbpf(): Libbpf {
-  const out: Record<string, unknown> = {};
-  Object.defineProperty(out, "path", { get: () => load().path, enumerable: true, configurable: true });
-  for (const name of Object.keys(METHODS) as Method[]) out[name] = stub(name);
-  return out as unknown as Libbpf;
-}
-
-/** libbpf and the libc calls cgstore makes; opened on the first call (see the module comment). */
-export const libbpf: Libbpf = lazyLibbpf();
+/**
+ * libbpf and the libc calls cgstore makes; opened on the first call (see the module comment).
+ * An object literal of plain data properties, every member there from the start: its shape
+ * never changes (the loader only replaces values), so V8 keeps it in fast mode (an accessor or
+ * added properties would turn it into a dictionary) and property loads on it stay cheap.
+ */
+export const libbpf: Libbpf = {
+  path: "",
+  pointer: stub("pointer"),
+  mapLookupElem: stub("mapLookupElem"),
+  mapLookupElemFlags: stub("mapLookupElemFlags"),
+  mapUpdateElem: stub("mapUpdateElem"),
+  mapDeleteElem: stub("mapDeleteElem"),
+  mapGetNextKey: stub("mapGetNextKey"),
+  mapCreate: stub("mapCreate"),
+  mapGetFdById: stub("mapGetFdById"),
+  objGetInfoByFd: stub("objGetInfoByFd"),
+  objPin: stub("objPin"),
+  objGet: stub("objGet"),
+  progAttach: stub("progAttach"),
+  progDetach2: stub("progDetach2"),
+  linkCreate: stub("linkCreate"),
+  numPossibleCpus: stub("numPossibleCpus"),
+  probeMapType: stub("probeMapType"),
+  objectOpenFile: stub("objectOpenFile"),
+  objectLoad: stub("objectLoad"),
+  objectClose: stub("objectClose"),
+  objectFindMapByName: stub("objectFindMapByName"),
+  objectFindProgramByName: stub("objectFindProgramByName"),
+  objectMapNames: stub("objectMapNames"),
+  objectProgramNames: stub("objectProgramNames"),
+  mapFd: stub("mapFd"),
+  programFd: stub("programFd"),
+  programExpectedAttachType: stub("programExpectedAttachType"),
+  btfRawById: stub("btfRawById"),
+  readDir: stub("readDir"),
+  statx: stub("statx"),
+  readlink: stub("readlink"),
+  open: stub("open"),
+  read: stub("read"),
+  write: stub("write"),
+  rmdir: stub("rmdir"),
+  close: stub("close"),
+  dupCloexec: stub("dupCloexec"),
+  errno: stub("errno"),
+};

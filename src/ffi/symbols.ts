@@ -9,7 +9,7 @@ import type { NativeHandle, NativePointer } from "./types.ts";
 /**
  * Parameter kinds:
  * - `i32`, `u32`: numbers;
- * - `u64`: a small number (flags) on the hot path; the backend passes it the fastest way;
+ * - `u64`: flags on the hot path, passed through `FfiRuntime.u64` (the fastest form per runtime);
  * - `size`: a `size_t` byte count (not hot);
  * - `pointer`: a {@link NativePointer} from `Libbpf.pointer` (cached by the caller), or null;
  * - `bytes`: a byte buffer lent for the call (NUL-terminated strings, out-parameters), or null;
@@ -78,6 +78,7 @@ export const LIBC_SYMBOLS = {
 type Param<K> = K extends "pointer" ? NativePointer | null
   : K extends "bytes" ? ArrayBufferView | null
   : K extends "handle" ? NativeHandle | null
+  : K extends "u64" ? number | bigint
   : number;
 /** What a result of each kind is in JavaScript. */
 type Result<K> = K extends "handle" ? NativeHandle | null : K extends "void" ? void : K extends "ssize" ? number | bigint : number;

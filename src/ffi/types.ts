@@ -15,7 +15,7 @@ export type NativePointer = { readonly __nativePointer: unique symbol };
 export type NativeHandle = { readonly __nativeHandle: unique symbol };
 
 export interface Libbpf {
-  /** What was opened, for error messages: `libbpf.so.1` or `$LIBBPF_PATH`. */
+  /** What was opened, for error messages: `libbpf.so.1` or `$LIBBPF_PATH` ("" until the first call opens it). */
   readonly path: string;
 
   /**
@@ -106,6 +106,11 @@ export interface FfiRuntime {
   libbpfPath(): string;
   /** dlopen `path` and bind `table`'s symbols; throws the FFI's own error when it cannot. */
   open<T extends Record<string, SymbolDef>>(path: string, table: T): Symbols<T>;
+  /**
+   * A small `u64` argument (flags) as this FFI takes it fastest, without allocating. Applied
+   * by the adapter in each call's own wrapper, so every wrapper's call site stays monomorphic.
+   */
+  u64(n: number): number | bigint;
   /** See {@link Libbpf.pointer}. */
   pointer(view: ArrayBufferView): NativePointer;
   /** The NUL-terminated string at `p`. */
