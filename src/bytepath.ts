@@ -8,12 +8,12 @@
 import { constants } from "node:fs";
 import { libbpf } from "./ffi/index.ts";
 import { BpfError, ENOENT, ENOTDIR } from "./errors.ts";
+import { decodeDirent64, DT_DIR, DT_UNKNOWN } from "./ffi/structs.ts";
 
 /** A path as bytes, without the terminating NUL. */
 export type BytePath = Uint8Array;
 
 const encoder = new TextEncoder();
-const DT_UNKNOWN = 0, DT_DIR = 4;
 const S_IFMT = 0o170000, S_IFDIR = 0o040000;
 const AT_FDCWD = -100, AT_EMPTY_PATH = 0x1000;
 // O_DIRECTORY differs by architecture (x86-64 0o200000 is O_DIRECT on arm64): take the
@@ -60,14 +60,10 @@ export function listDir(dir: BytePath): DirEntry[] | null {
   }
   const out: DirEntry[] = [];
   for (const r of records) {
-    // struct dirent64: d_ino u64 @0, d_off @8, d_reclen u16 @16, d_type u8 @18, d_name @19.
-    const end = r.indexOf(0, 19);
-    const name = r.subarray(19, end < 0 ? r.length : end);
+    const { name, ino, type } = decodeDirent64(r);
     if ((name.length === 1 && name[0] === 0x2e) || (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)) continue;
-    const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
-    const ino = v.getUint32(0, true) + v.getUint32(4, true) * 2 ** 32;
     // Filesystems may leave d_type unknown (cgroupfs fills it in): then ask stat.
-    const isDir = r[18] === DT_UNKNOWN ? isDirectory(joinBytes(dir, name)) : r[18] === DT_DIR;
+    const isDir = type === DT_UNKNOWN ? isDirectory(joinBytes(dir, name)) : type === DT_DIR;
     out.push({ name, ino, isDir });
   }
   return out;

@@ -14,7 +14,14 @@ import {
 import { table } from "./format.ts";
 import { Exit } from "./errors.ts";
 import { nativeBuild } from "./native.ts";
-import { DEMO_HELP } from "./demo-help.ts";
+
+/** `cgstore demo --help`; printing it loads nothing (libbpf opens on first use). */
+export const DEMO_HELP = `Usage: cgstore demo
+
+Loads the bundled counter program (native/counter.bpf.o: a per-CPU map and a spin-locked shared
+map, 16-byte keys), creates three cgroups, attaches it at ingress and egress, sends a known
+amount of UDP traffic over 127.0.0.1 from inside each cgroup, prints what the maps hold, and
+removes everything it made. Needs root. Exit code 4 if the maps disagree with the traffic sent.`;
 
 const PREFIX = "cgstore-demo-";
 /** name, datagrams, payload bytes: different per cgroup so the table is visibly right. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /** The `cgstore` command. */
-import { DEMO_HELP } from "./demo-help.ts";
+import { DEMO_HELP } from "./demo.ts";
 import { Exit, exitFor, isParseArgsError, UsageError } from "./errors.ts";
 
 const HELP = `cgstore: read BPF cgroup local storage maps (cgroup_storage, percpu_cgroup_storage)

@@ -83,7 +83,7 @@ export class Collector implements AsyncDisposable {
   private readonly rateValues: Float64Array;
   private readonly scratch: Float64Array;
   private readonly workers: Worker[] = [];
-  /** Workers that raised an error (or never booted): not asked anything again. */
+  /** Workers that raised an error: not asked anything again. */
   private readonly deadWorkers = new Set<Worker>();
   private polls = 0;
   private closed = false;
@@ -149,7 +149,6 @@ export class Collector implements AsyncDisposable {
   private async startWorker(init: WorkerInit): Promise<void> {
     const w = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
     this.workers.push(w);
-    await this.reply(w); // { booted }: its message handler is in place
     await this.request(w, { init });
   }
 

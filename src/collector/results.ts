@@ -19,10 +19,9 @@
  * cost is a few ns per word against a ~1 µs lookup per row.)
  */
 
+import { U32 } from "../maps/key.ts";
+
 const HEADER_WORDS = 6;
-/** 2^32. Defined here, not imported: this module must stay free of imports (Workers load it,
- * and an import that loads libbpf makes their startup asynchronous). */
-const U32 = 4294967296;
 const SEQ = 0, STATE = 1, ID_LO = 2, ID_HI = 3, ATTACH = 4, POLL = 5;
 /** How long one odd seq may last before a reader decides its writer died mid-row. */
 const STUCK_WRITER_MS = 1000;

@@ -1,8 +1,9 @@
 /**
  * A collector Worker: its own libbpf handle (each thread dlopens), its own map fd (a duplicate;
  * fds are process-wide), the shared results table. Polls slots `index`, `index + count`, … on
- * request. Messages: first it says { booted } (see below); init → { ready };
- * { poll } → { poll, looked, missing }; { close } → { closed }.
+ * request. Messages: init → { ready }; { poll } → { poll, looked, missing }; { close } → { closed }.
+ * The module evaluates synchronously (nothing is loaded at import), so the handler below is in
+ * place before the runtime delivers the parent's first message; the parent posts init at once.
  * @internal
  */
 import { openMap } from "../maps/open.ts";
@@ -51,7 +52,3 @@ self.onmessage = (event: MessageEvent) => {
     self.postMessage({ error: serializeError(e) });
   }
 };
-
-// The module graph (libbpf loading) finishes asynchronously; a message posted to the Worker
-// before this handler exists can be dropped, so the parent waits for this before sending init.
-self.postMessage({ booted: true });

@@ -1,21 +1,11 @@
 /**
- * The libc calls both backends make the same way once each runtime has bound the raw
- * functions: only how a symbol is declared and called differs between bun:ffi and Deno.dlopen.
+ * The plain libc calls of {@link Libbpf}, over the symbols `LIBC_SYMBOLS` declares, and the
+ * NUL-terminated strings every path and name parameter takes.
  * @internal
  */
 import type { Libbpf } from "./types.ts";
-
-/** libc functions as a backend binds them (paths NUL-terminated by {@link cString}; ssize_t may be a bigint). */
-export interface RawLibc {
-  close(fd: number): number;
-  fcntl(fd: number, cmd: number, arg: number): number;
-  statx(dirfd: number, path: Uint8Array, flags: number, mask: number, buf: Uint8Array): number;
-  readlink(path: Uint8Array, buf: Uint8Array, size: number): number | bigint;
-  open(path: Uint8Array, flags: number): number;
-  read(fd: number, buf: Uint8Array, count: number): number | bigint;
-  write(fd: number, buf: Uint8Array, count: number): number | bigint;
-  rmdir(path: Uint8Array): number;
-}
+import type { LIBC_SYMBOLS, Symbols } from "./symbols.ts";
+import { decodeStatx, STATX_MASK, statxBuffer } from "./structs.ts";
 
 const encoder = new TextEncoder();
 
@@ -34,10 +24,9 @@ export function cString(s: string | Uint8Array): Uint8Array {
 }
 
 const F_DUPFD_CLOEXEC = 1030;
-const STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_INO = 0x100;
 
 /** The {@link Libbpf} members that are plain libc calls, returning `-errno` on failure. */
-export function posixCalls(libc: RawLibc, errno: () => number): Pick<
+export function posixCalls(libc: Symbols<typeof LIBC_SYMBOLS>, errno: () => number): Pick<
   Libbpf, "statx" | "readlink" | "open" | "read" | "write" | "rmdir" | "close" | "dupCloexec"
 > {
   const result = (r: number | bigint) => {
@@ -48,10 +37,9 @@ export function posixCalls(libc: RawLibc, errno: () => number): Pick<
     // statx, not stat: its struct is the same on every architecture, and glibc exports it since
     // 2.28 (a plain `stat` symbol only since 2.33).
     statx: (dirfd, path, flags) => {
-      const stx = new Uint8Array(256); // sizeof(struct statx)
-      if (libc.statx(dirfd, cString(path), flags, STATX_TYPE | STATX_MODE | STATX_INO, stx) !== 0) return -errno();
-      const v = new DataView(stx.buffer);
-      return { ino: v.getUint32(32, true) + v.getUint32(36, true) * 2 ** 32, mode: v.getUint16(28, true) };
+      const stx = statxBuffer();
+      if (libc.statx(dirfd, cString(path), flags, STATX_MASK, stx) !== 0) return -errno();
+      return decodeStatx(stx);
     },
     readlink: (path) => {
       const buf = new Uint8Array(4096);

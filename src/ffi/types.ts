@@ -6,6 +6,7 @@
  * object-API calls return a handle or `null`, and then {@link Libbpf.errno} has the reason.
  * @internal
  */
+import type { SymbolDef, Symbols } from "./symbols.ts";
 
 /** An address the FFI can pass as a `void *`. Opaque: how it is made depends on the runtime. */
 export type NativePointer = { readonly __nativePointer: unique symbol };
@@ -14,7 +15,7 @@ export type NativePointer = { readonly __nativePointer: unique symbol };
 export type NativeHandle = { readonly __nativeHandle: unique symbol };
 
 export interface Libbpf {
-  /** What was opened, for error messages: `libbpf.so.1` or `$LIBBPF_PATH`. */
+  /** What was opened, for error messages: `libbpf.so.1` or `$LIBBPF_PATH` ("" until the first call opens it). */
   readonly path: string;
 
   /**
@@ -27,6 +28,7 @@ export interface Libbpf {
   mapLookupElem(fd: number, key: NativePointer, value: NativePointer): number;
   mapLookupElemFlags(fd: number, key: NativePointer, value: NativePointer, flags: number): number;
   mapUpdateElem(fd: number, key: NativePointer, value: NativePointer, flags: number): number;
+  /** `bpf_map_delete_elem`: 0 or `-errno`. */
   mapDeleteElem(fd: number, key: NativePointer): number;
   /** `key` null asks for the first key. */
   mapGetNextKey(fd: number, key: NativePointer | null, nextKey: NativePointer): number;
@@ -93,4 +95,30 @@ export interface Libbpf {
   dupCloexec(fd: number): number;
   /** The calling thread's errno, read right after a call that returned null. */
   errno(): number;
+}
+
+/**
+ * What a runtime's FFI provides; `adapter.ts` builds {@link Libbpf} from it once for every
+ * runtime. Each backend (`bun.ts`, `deno.ts`) is only this small set of primitives.
+ */
+export interface FfiRuntime {
+  /** `$LIBBPF_PATH` if set (and readable without prompting), else `libbpf.so.1`. */
+  libbpfPath(): string;
+  /** dlopen `path` and bind `table`'s symbols; throws the FFI's own error when it cannot. */
+  open<T extends Record<string, SymbolDef>>(path: string, table: T): Symbols<T>;
+  /**
+   * A small `u64` argument (flags) as this FFI takes it fastest, without allocating. Applied
+   * by the adapter in each call's own wrapper, so every wrapper's call site stays monomorphic.
+   */
+  u64(n: number): number | bigint;
+  /** See {@link Libbpf.pointer}. */
+  pointer(view: ArrayBufferView): NativePointer;
+  /** The NUL-terminated string at `p`. */
+  readCString(p: NativeHandle): string;
+  /** The u16 at `p + offset`. */
+  readU16(p: NativeHandle, offset: number): number;
+  /** A reader of the i32 at `p`, made once (errno is read after failed calls; no allocation). */
+  int32Reader(p: NativeHandle): () => number;
+  /** A copy of the `length` bytes at `p` (C may free or reuse them afterwards). */
+  copyOut(p: NativeHandle, length: number): Uint8Array;
 }

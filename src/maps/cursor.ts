@@ -39,7 +39,7 @@ export type ScanSyscalls = Pick<Libbpf, "mapLookupElem" | "mapLookupElemFlags" |
  * `cgroupId`, `attachType` and `value` describe the current entry until the next call.
  * ```ts
  * const c = map.cursor();
- * while (c.next()) total += c.value.sum(0);
+ * while (c.next()) total += packets.total(c.value); // packets = map.field("packets")
  * c.reset(); // scan again with the same buffers
  * ```
  */
@@ -59,14 +59,16 @@ export class ScanCursor<V> {
   private historyIds = new Float64Array(256);
   private historyTypes = new Uint32Array(256);
   private visited = 0;
+  private readonly source: CursorSource<V>;
+  /** Lookup flags (BPF_F_LOCK for spin-locked shared values). */
+  private readonly flags: number;
+  private readonly sys: ScanSyscalls;
 
-  /** @internal */
-  constructor(
-    private readonly source: CursorSource<V>,
-    /** Lookup flags (BPF_F_LOCK for spin-locked shared values). */
-    private readonly flags = 0,
-    private readonly sys: ScanSyscalls = libbpf,
-  ) {
+  /** @internal use `map.cursor()` */
+  constructor(source: CursorSource<V>, flags = 0, sys: ScanSyscalls = libbpf) {
+    this.source = source;
+    this.flags = flags;
+    this.sys = sys;
     const t = source.newValueTarget();
     this.value = t.value;
     this.valuePointer = t.pointer;

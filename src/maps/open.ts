@@ -1,5 +1,6 @@
 /** Getting a map handle of whichever cgroup storage type: `openMap` and `createMap`. */
 import { libbpf } from "../ffi/index.ts";
+import { encodeMapCreateOpts } from "../ffi/structs.ts";
 import { BpfRuleError, bpfError, typeMismatch, E2BIG, EINVAL } from "../errors.ts";
 import {
   CGROUP_ID_KEY_SIZE, MapFlags, MapType, MAX_MAP_NAME_LENGTH, MAX_PERCPU_VALUE_SIZE,
@@ -134,13 +135,8 @@ export function createMap(opts: CreateMapCommon & { type: "shared"; valueSize: n
 export function createMap(opts: CreateMapOptions): AnyStorageMap;
 export function createMap(opts: CreateMapOptions): AnyStorageMap {
   const { type, keySize, valueSize, flags, layout } = checkCreateOptions(opts);
-  // libbpf 1.1's struct bpf_map_create_opts: sz @0, map_flags @28, numa_node @40; 48 bytes.
-  const raw = new ArrayBuffer(48);
-  const v = new DataView(raw);
-  v.setBigUint64(0, 48n, true);
-  v.setUint32(28, flags, true);
-  v.setUint32(40, opts.numaNode ?? 0, true);
-  const optsView = new Uint8Array(raw); // referenced until the call returns (its pointer is used)
+  // referenced until the call returns (its pointer is used)
+  const optsView = encodeMapCreateOpts({ mapFlags: flags, numaNode: opts.numaNode ?? 0 });
   const fd = libbpf.mapCreate(type, opts.name ?? null, keySize, valueSize, 0, libbpf.pointer(optsView));
   void optsView.byteLength;
   if (fd < 0) {

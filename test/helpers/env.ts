@@ -13,9 +13,14 @@ export const native = (file: string) => resolve(NATIVE_BUILD, file);
 function probe(): { ok: boolean; why: string } {
   if (process.platform !== "linux") return { ok: false, why: "not Linux" };
   if (process.env.SKIP_BPF_TESTS === "1") return { ok: false, why: "SKIP_BPF_TESTS=1" };
-  // libbpf comes through cgstore's own FFI layer (Bun or Deno); a missing libbpf already
-  // failed that import with the fix in its message.
-  const probe = libbpf.probeMapType(21); // BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
+  // libbpf comes through cgstore's own FFI layer (Bun or Deno), opened by this first call; a
+  // missing one throws an "environment" BpfError with the fix in its message.
+  let probe: number;
+  try {
+    probe = libbpf.probeMapType(21); // BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
+  } catch (e) {
+    return { ok: false, why: (e as Error).message };
+  }
   if (probe !== 1) return { ok: false, why: `cannot create cgroup storage maps (probe=${probe}); run as root` };
   if (!readFileSync("/proc/self/mountinfo", "utf8").includes(" - cgroup2 ")) {
     return { ok: false, why: "no cgroup v2 mount" };

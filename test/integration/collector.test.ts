@@ -25,7 +25,6 @@ describe("ResultsTable seqlock (no kernel needed)", () => {
     const stop = new SharedArrayBuffer(4);
     const w = new Worker(new URL("../fixtures/torn-writer.ts", import.meta.url).href, { type: "module" });
     const next = () => new Promise((ok) => w.addEventListener("message", ok, { once: true }));
-    await next(); // booted
     const started = next();
     w.postMessage({ table: table.init, stop });
     await started;

@@ -1,0 +1,157 @@
+/**
+ * Every C struct cgstore reads or writes, with its offsets named once. Little-endian: cgstore
+ * runs on x86-64 and arm64 Linux, where all of these have the same layout.
+ * @internal
+ */
+
+/**
+ * `struct bpf_map_create_opts` as of libbpf 1.1: `size_t sz` @0, `__u32 map_flags` @28,
+ * `__u32 numa_node` @40; 48 bytes. libbpf reads `sz` to learn which fields the caller knows,
+ * so later libbpf versions (which append fields) accept this shorter struct.
+ */
+export const MAP_CREATE_OPTS = { size: 48, sz: 0, mapFlags: 28, numaNode: 40 } as const;
+
+/** The fields of `struct bpf_map_create_opts` cgstore sets. */
+export interface MapCreateOpts {
+  mapFlags: number;
+  numaNode: number;
+}
+
+/**
+ * A `struct bpf_map_create_opts` on its own `ArrayBuffer` (its address never moves while the
+ * caller keeps the view referenced), every field not named here zero.
+ */
+export function encodeMapCreateOpts(opts: MapCreateOpts): Uint8Array {
+  const bytes = new Uint8Array(new ArrayBuffer(MAP_CREATE_OPTS.size));
+  const v = new DataView(bytes.buffer);
+  v.setBigUint64(MAP_CREATE_OPTS.sz, BigInt(MAP_CREATE_OPTS.size), true);
+  v.setUint32(MAP_CREATE_OPTS.mapFlags, opts.mapFlags, true);
+  v.setUint32(MAP_CREATE_OPTS.numaNode, opts.numaNode, true);
+  return bytes;
+}
+
+/** The fields {@link encodeMapCreateOpts} wrote (for tests and debugging). */
+export function decodeMapCreateOpts(bytes: Uint8Array): MapCreateOpts & { sz: number } {
+  const v = view(bytes);
+  return {
+    sz: Number(v.getBigUint64(MAP_CREATE_OPTS.sz, true)),
+    mapFlags: v.getUint32(MAP_CREATE_OPTS.mapFlags, true),
+    numaNode: v.getUint32(MAP_CREATE_OPTS.numaNode, true),
+  };
+}
+
+/**
+ * `struct bpf_map_info` (uapi linux/bpf.h): type @0, id @4, key_size @8, value_size @12,
+ * max_entries @16, map_flags @20, name[16] @24, …, btf_id @64, btf_key_type_id @68,
+ * btf_value_type_id @72.
+ *
+ * Its size grew with the kernel: 80 bytes (to 5.15), 88 (map_extra, 5.16+), 104 (hash,
+ * 6.18+). Older kernels copy out what they know and accept a larger buffer whose tail is zero;
+ * 6.18+ also reads the buffer in, so it must be all zero: a zero-filled 104-byte buffer works
+ * on every kernel.
+ */
+export const MAP_INFO = {
+  size: 104,
+  type: 0, id: 4, keySize: 8, valueSize: 12, maxEntries: 16, mapFlags: 20,
+  name: 24, nameLength: 16,
+  btfId: 64, btfKeyTypeId: 68, btfValueTypeId: 72,
+} as const;
+
+/** The `struct bpf_map_info` fields cgstore uses. */
+export interface RawMapInfo {
+  type: number;
+  id: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  name: string;
+  btfId: number;
+  btfKeyTypeId: number;
+  btfValueTypeId: number;
+}
+
+/** A zero-filled `struct bpf_map_info` buffer for `bpf_obj_get_info_by_fd`. */
+export function mapInfoBuffer(): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(MAP_INFO.size));
+}
+
+/** The fields of a `struct bpf_map_info` the kernel filled in. */
+export function decodeMapInfo(bytes: Uint8Array): RawMapInfo {
+  const v = view(bytes);
+  const u32 = (off: number) => v.getUint32(off, true);
+  return {
+    type: u32(MAP_INFO.type),
+    id: u32(MAP_INFO.id),
+    keySize: u32(MAP_INFO.keySize),
+    valueSize: u32(MAP_INFO.valueSize),
+    maxEntries: u32(MAP_INFO.maxEntries),
+    flags: u32(MAP_INFO.mapFlags),
+    name: cStringAt(bytes, MAP_INFO.name, MAP_INFO.nameLength),
+    btfId: u32(MAP_INFO.btfId),
+    btfKeyTypeId: u32(MAP_INFO.btfKeyTypeId),
+    btfValueTypeId: u32(MAP_INFO.btfValueTypeId),
+  };
+}
+
+/**
+ * `struct linux_dirent64` / glibc `struct dirent64`: `d_ino` u64 @0, `d_off` @8, `d_reclen` u16
+ * @16 (the whole record's length), `d_type` u8 @18, `d_name` NUL-terminated @19.
+ */
+export const DIRENT64 = { ino: 0, reclen: 16, type: 18, name: 19 } as const;
+
+/** `d_type` values cgstore tells apart. */
+export const DT_UNKNOWN = 0, DT_DIR = 4;
+
+/** One directory entry record. `name` is a view into the record (the kernel's bytes). */
+export interface Dirent64 {
+  ino: number;
+  type: number;
+  name: Uint8Array;
+}
+
+/** The fields of one `dirent64` record (as copied out of `readdir64`). */
+export function decodeDirent64(record: Uint8Array): Dirent64 {
+  const end = record.indexOf(0, DIRENT64.name);
+  return {
+    ino: u64At(view(record), DIRENT64.ino),
+    type: record[DIRENT64.type]!,
+    name: record.subarray(DIRENT64.name, end < 0 ? record.length : end),
+  };
+}
+
+/**
+ * `struct statx` (uapi linux/stat.h, the same on every architecture; 256 bytes): `stx_mode` u16
+ * @28, `stx_ino` u64 @32.
+ */
+export const STATX = { size: 256, mode: 28, ino: 32 } as const;
+
+/** `statx` mask bits for the fields {@link decodeStatx} reads. */
+export const STATX_MASK = 0x1 /* TYPE */ | 0x2 /* MODE */ | 0x100 /* INO */;
+
+/** A zero-filled `struct statx` for `statx(2)` to fill. */
+export function statxBuffer(): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(STATX.size));
+}
+
+/** The inode number and mode a `statx(2)` call filled in. */
+export function decodeStatx(bytes: Uint8Array): { ino: number; mode: number } {
+  const v = view(bytes);
+  return { ino: u64At(v, STATX.ino), mode: v.getUint16(STATX.mode, true) };
+}
+
+function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A u64 as a number (inode numbers and ids stay below 2^53). */
+function u64At(v: DataView, offset: number): number {
+  return v.getUint32(offset, true) + v.getUint32(offset + 4, true) * 2 ** 32;
+}
+
+/** A NUL-terminated string in a fixed-size field (all `length` bytes when no NUL). */
+function cStringAt(bytes: Uint8Array, offset: number, length: number): string {
+  const field = bytes.subarray(offset, offset + length);
+  const nul = field.indexOf(0);
+  return new TextDecoder().decode(nul < 0 ? field : field.subarray(0, nul));
+}
