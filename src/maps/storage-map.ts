@@ -4,7 +4,7 @@
  * layout, pin, close) is `MapHandle`.
  */
 import { libbpf, type NativePointer } from "../ffi/index.ts";
-import { BpfRuleError, ENOENT, EINVAL, EPERM, type BpfOp } from "../errors.ts";
+import { BpfRuleError, ENOENT, EINVAL, EPERM, type BpfError, type BpfOp } from "../errors.ts";
 import { ElemFlags } from "../constants.ts";
 import { decode, type Decoded, type DecodeOptions } from "../btf/decode.ts";
 import { Layout } from "../btf/layout.ts";
@@ -133,11 +133,11 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
   }
 
   /** The error for a failed update, with what the errno means for cgroup storage. @internal */
-  protected updateError(rc: number, key: MapKey, flags: number, lockHint?: string) {
+  protected updateError(rc: number, key: MapKey, flags: number, lockHint?: string): BpfError {
     return this.elementError("update", rc, key, flags, lockHint);
   }
 
-  private elementError(op: "lookup" | "update", rc: number, key: MapKey, flags: number, lockHint?: string) {
+  private elementError(op: "lookup" | "update", rc: number, key: MapKey, flags: number, lockHint?: string): BpfError {
     let hint: string | undefined;
     if (op === "update" && rc === -ENOENT) {
       hint = "update never creates entries in cgroup storage: an entry appears when a program using this map is " +
