@@ -3,19 +3,11 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { afterEach, describe, expect, test } from "../helpers/harness.ts";
+import { caught } from "../helpers/caught.ts";
 import { BpfError, BpfRuleError, Cgroup, cgroupId, cgroupRoot, removeCgroupTree } from "../../src/index.ts";
 import { bpf, isDeno, scriptArgv } from "../helpers/env.ts";
 import { cleanup, testCgroup } from "../helpers/fixture.ts";
 
-function caught(fn: () => unknown): BpfError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BpfError) return e;
-    throw e;
-  }
-  throw new Error("expected a BpfError, nothing was thrown");
-}
 
 const sleepers: ChildProcess[] = [];
 /** A process that lives until the test ends, moved into `cg`. */

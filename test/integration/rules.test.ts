@@ -1,5 +1,6 @@
 /** Every kernel rule a user can break gets a clear error, and our limits are the kernel's. */
 import { afterEach, describe, expect, test } from "../helpers/harness.ts";
+import { caught } from "../helpers/caught.ts";
 import {
   AttachType, BpfError, BpfObject, BpfRuleError, BpfTypeError, CgroupStorageMap, ElemFlags, MapFlags, MapType,
   PerCpuCgroupStorageMap, createMap, openMap, type AnyStorageMap,
@@ -8,15 +9,6 @@ import { libbpf } from "../../src/ffi/index.ts";
 import { bpf, native } from "../helpers/env.ts";
 import { cleanup, closeLater, testCgroup, testPinPath, track } from "../helpers/fixture.ts";
 
-function caught(fn: () => unknown): BpfError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BpfError) return e;
-    throw e;
-  }
-  throw new Error("expected a BpfError");
-}
 
 type Common = { keySize?: 8 | 16; name?: string; flags?: number; numaNode?: number; valueSize?: number };
 const shared = (o: Common = {}) => closeLater(createMap({ type: "shared", valueSize: 8, ...o }));

@@ -1,16 +1,8 @@
 import { describe, expect, test } from "../helpers/harness.ts";
+import { thrown } from "../helpers/caught.ts";
 import { encodeKey, EncodedKey, KeyBuffer, U32 } from "../../src/maps/key.ts";
 import { BpfRuleError, BpfTypeError } from "../../src/index.ts";
 
-/** The error `fn` throws; fails the test when it throws none. */
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected an error, but nothing was thrown");
-}
 
 describe("key encoding", () => {
   const words = new Uint32Array(4);
