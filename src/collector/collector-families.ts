@@ -34,11 +34,13 @@ export function collectorFamilies(c: Collector, stats: CollectorStats, options: 
     if (at !== undefined) labels.attach_type = attachTypeName(at);
     return { labels, values: Float64Array.from(out) };
   });
+  const perCpu = typeName.startsWith("percpu");
   const families: MetricFamily[] = c.fields.map((field, i) => ({
     name: metricName(prefix, field),
-    type: "counter",
+    // A sum of per-CPU counters only grows; a max, min or first of them need not: a gauge.
+    type: perCpu && c.rules[i] !== "sum" ? "gauge" : "counter",
     help: `Field "${field}" of BPF map ${mapName} (${typeName})` +
-      `${typeName.startsWith("percpu") ? ", summed over CPUs" : ""}, per cgroup.`,
+      `${perCpu ? (c.rules[i] === "sum" ? ", summed over CPUs" : `, ${c.rules[i]} over CPUs`) : ""}, per cgroup.`,
     samples: series.map((s): MetricSample => ({ labels: s.labels, value: s.values[i]! })),
   }));
   const one = (value: number): MetricSample[] => [{ value }];

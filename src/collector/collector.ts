@@ -17,6 +17,7 @@ import { EncodedKey, encodeKey, type MapKey } from "../maps/key.ts";
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
 import type { AnyStorageMap } from "../maps/open.ts";
 import type { Field } from "../maps/field.ts";
+import type { AggregateRule } from "../btf/schema.ts";
 import { ResultsTable, SlotState } from "./results.ts";
 import { SlotPoller, type PollCounts } from "./poller.ts";
 import type { WorkerInit } from "./worker.ts";
@@ -74,6 +75,8 @@ export class Collector implements AsyncDisposable {
   readonly table: ResultsTable;
   /** The collected fields' layout paths, in row order. */
   readonly fields: string[];
+  /** Each field's per-CPU aggregation rule (per-CPU maps: how the row's total was made). */
+  readonly rules: readonly AggregateRule[];
   private readonly slotByKey = new Map<string, number>();
   private readonly retiredAt = new Map<number, number>();
   private readonly poller: SlotPoller;
@@ -101,6 +104,7 @@ export class Collector implements AsyncDisposable {
   private constructor(map: AnyStorageMap, fields: Field[], capacity: number, locked: boolean, cpus: number) {
     this.map = map;
     this.fields = fields.map((f) => f.path);
+    this.rules = fields.map((f) => f.rule);
     this.rowValues = fields.length * (1 + cpus);
     this.table = new ResultsTable({ capacity, fields: this.rowValues });
     this.poller = new SlotPoller(map, this.table, { fields, locked, cpus });
@@ -112,6 +116,7 @@ export class Collector implements AsyncDisposable {
 
   /** A collector over `map` (kept open by the caller). Starts its Workers, if any. */
   static async create(map: AnyStorageMap, options: CollectorOptions = {}): Promise<Collector> {
+    if (!map.open) throw closedError("collect", `map "${map.info.name}"`);
     const layout = map.layout;
     if (!layout) {
       throw new BpfError("collect", `map "${map.info.name}" has no layout to name its fields`,

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, test } from "../helpers/harness.ts";
 import { spawn } from "node:child_process";
 import {
-  AttachType, BpfObject, Collector, PerCpuCgroupStorageMap, ResultsTable, SlotState, type Cgroup,
+  AttachType, BpfError, BpfObject, Collector, MapFlags, PerCpuCgroupStorageMap, ResultsTable, SlotState, createMap,
+  type Cgroup,
 } from "../../src/index.ts";
 import { bpf, native } from "../helpers/env.ts";
 import { cleanup, closeLater, testCgroup, track, UDP_IPV4_OVERHEAD, waitFor } from "../helpers/fixture.ts";
@@ -222,5 +223,21 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     expect(c.refresh()).toEqual({ added: 1, retired: 0 });
     expect(slotsOf(late.id)).toEqual([Math.min(...freed)]); // the lowest freed slot
     expect(c.table.state(Math.max(...freed))).toBe(SlotState.FREE);
+  });
+
+  test("an error thrown in a Worker reaches the caller with its class, errno, kind and hint", async () => {
+    // A write-only fd: the Worker's lookup is refused by the kernel (EPERM), not by cgstore.
+    const m = closeLater(createMap({ type: "percpu", schema: { packets: "u64", bytes: "u64" }, flags: MapFlags.WRONLY }));
+    await using c = await Collector.create(m, { workers: 1 });
+    c.track({ cgroupId: 1, attachType: EGRESS });
+    const e = await c.poll().then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(BpfError);
+    const err = e as BpfError;
+    expect([err.kind, err.code, err.errno, err.op]).toEqual(["permission", "EPERM", 1, "lookup"]);
+    expect(err.hint).toMatch(/write-only/);
+    expect(err.message).toMatch(/^collector worker: lookup: /);
+    const closed = closeLater(createMap({ type: "shared", valueSize: 8 }));
+    closed.close();
+    await expect(Collector.create(closed)).rejects.toThrow(/is closed/);
   });
 });
