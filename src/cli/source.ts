@@ -84,11 +84,17 @@ export class Source {
     return this.attached.size;
   }
 
-  /** Attaches to new cgroups of the subtree (--cgroup), then rediscovers keys. */
+  /**
+   * Attaches to new cgroups of the subtree (--cgroup), closes the links of cgroups that are gone
+   * (a long-running exporter under pod churn would otherwise run out of fds), then rediscovers
+   * keys.
+   */
   refresh(): void {
     if (this.obj && this.dir !== undefined) {
       const top = toBytePath(this.dir);
+      const seen = new Set<number>();
       for (const { path, id } of cgroupDirs(top, inodeOf(top) ?? -1)) {
+        seen.add(id);
         if (this.attached.has(id)) continue;
         let fd: number | null;
         try {
@@ -110,6 +116,12 @@ export class Source {
         } finally {
           closeFd(fd);
         }
+      }
+      for (const [id, list] of this.attached) {
+        if (seen.has(id)) continue;
+        // The cgroup was removed: its links only pin a dead cgroup now. Closing them frees it.
+        for (const a of list) a.detach();
+        this.attached.delete(id);
       }
     }
     this.collector.refresh();
