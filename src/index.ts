@@ -15,6 +15,7 @@ export { possibleCpus } from "./cpus.ts";
 export { Cgroup } from "./cgroup/handle.ts";
 export { cgroupId, cgroupPath, cgroupRoot } from "./cgroup/mount.ts";
 export { removeCgroupTree, type RemoveOptions } from "./cgroup/remove.ts";
+export { cgroupLabels, type CgroupLabels } from "./cgroup/labels.ts";
 export { resolveCgroupPath } from "./cgroup/resolve.ts";
 export {
   openMap, createMap, type AnyStorageMap, type CreateMapOptions, type MapSource, type StorageMapKind,
