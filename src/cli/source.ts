@@ -6,7 +6,7 @@ import {
   closeFd, inodeOf, inodeOfFd, joinBytes, listDir, openDirectory, toBytePath, type BytePath,
 } from "../bytepath.ts";
 import {
-  BpfObject, Collector, cgroupPath, openMap, useFallbackLayout, type AnyStorageMap, type CgroupAttachment,
+  BpfObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
 } from "../index.ts";
 import { nativeBuild } from "./native.ts";
 import { UsageError } from "./errors.ts";
@@ -64,13 +64,11 @@ export class Source {
     const dir = opts.cgroup === undefined ? undefined : cgroupPath(opts.cgroup);
     let obj: BpfObject | undefined, map: AnyStorageMap | undefined, s: Source | undefined;
     try {
-      const objectFile = dir === undefined ? undefined : nativeBuild("counter.bpf.o");
-      obj = objectFile === undefined ? undefined : BpfObject.open(objectFile).load();
-      // --map only reads: read-only, so a 0644 pin and CAP_BPF suffice. Without CAP_SYS_ADMIN
-      // the map's BTF cannot be read: the bundled counter's names come from its object file.
+      obj = dir === undefined ? undefined : BpfObject.open(nativeBuild("counter.bpf.o")).load();
+      // --map only reads: read-only, so a pin this user can read (0644) suffices. (The bundled
+      // counter's map falls back to its object file's BTF by itself.)
       map = obj ? obj.map("pcpu_stats") : openMap(opts.map!, { access: "read" });
-      if (objectFile) useFallbackLayout(map, { objectFile });
-      else applyLayoutChoice(map, opts.layout ?? {}, opts.command ?? "serve");
+      if (!obj) applyLayoutChoice(map, opts.layout ?? {}, opts.command ?? "serve");
       const collector = await Collector.create(map, { workers: opts.workers ?? 0, capacity: 65536 });
       s = new Source(map, collector, obj, dir);
       s.refresh();

@@ -8,6 +8,7 @@ import { libbpf } from "../ffi/index.ts";
 import { BpfError, BpfRuleError, bpfError, closedError, EBADF, type BpfOp, type ErrorKind } from "../errors.ts";
 import { Layout } from "../btf/layout.ts";
 import { kernelBtf } from "../btf/kernel.ts";
+import { layoutFromObjectFile } from "../btf/object-file.ts";
 import type { AggregateRules, DecodedStruct, FieldPath, Schema } from "../btf/schema.ts";
 import { Field } from "./field.ts";
 import { closeWhenCollected, disarm } from "../finalize.ts";
@@ -25,6 +26,8 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
   private valueLayout: Layout | null | undefined;
   private accessMode: MapAccess;
   private btfFailure: Error | undefined;
+  /** The object file a `BpfObject` made this map from, and the map's name there. */
+  private objectFile: { path: string; mapName: string } | undefined;
   private readonly fields = new Map<string, Field>();
   /** Keeps the type parameter in the structural type (it is used only in signatures). */
   declare private readonly valueType?: T;
@@ -75,8 +78,9 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
   /**
    * Why the map's own BTF could not be read (loading BTF by id needs CAP_SYS_ADMIN: with only
    * CAP_BPF this is a `BpfError` of kind "permission"), or undefined. When it is set, `layout`
-   * is null unless one was declared: give one with `useLayout(layoutFromObjectFile(…))`, a
-   * schema, or `useFallbackLayout`.
+   * is null unless one was declared (give one with `useLayout(layoutFromObjectFile(…))`, a
+   * schema, or `useFallbackLayout`), or the map came from a `BpfObject`, whose object file's
+   * BTF describes it.
    */
   get btfError(): Error | undefined {
     if (this.valueLayout === undefined) void this.layout;
@@ -88,8 +92,23 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
    * `useLayout` declared; null if neither. Read from the kernel once, then cached.
    */
   get layout(): Layout | null {
-    if (this.valueLayout === undefined) this.valueLayout = this.btfLayout(this.info.btfValueTypeId);
+    if (this.valueLayout === undefined) {
+      this.valueLayout = this.btfLayout(this.info.btfValueTypeId);
+      // A map of a BpfObject whose kernel BTF cannot be read: the object file has the same types.
+      if (this.valueLayout === null && this.btfFailure && this.objectFile) {
+        try {
+          this.valueLayout = layoutFromObjectFile(this.objectFile.path, this.objectFile.mapName);
+        } catch {
+          // keep null: btfError says why
+        }
+      }
+    }
     return this.valueLayout;
+  }
+
+  /** Where the map's types can be read when its kernel BTF cannot (set by `BpfObject.map`). @internal */
+  knowObjectFile(path: string, mapName: string): void {
+    this.objectFile = { path, mapName };
   }
 
   /**
