@@ -71,7 +71,8 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
   protected checkWritable(op: BpfOp): void {
     if (this.accessMode !== "read") return;
     throw new BpfError(op,
-      `${this.info.typeName} map "${this.info.name}" (id ${this.info.id}) was opened read-only: this handle cannot ${op}`,
+      `${this.info.typeName} map "${this.info.name}" (id ${this.info.id}): this handle is read-only (opened with ` +
+        `{ access: "read" }, from a read-only fd, or created with MapFlags.RDONLY) and cannot ${op}`,
       { kind: "permission", hint: 'open it with { access: "read-write" } to write (the pin must be writable by this user)' });
   }
 
