@@ -82,7 +82,9 @@ export class BpfObject implements Disposable {
     this.requireLoaded(`map("${name}")`);
     const fd = libbpf.dupCloexec(libbpf.mapFd(map));
     if (fd < 0) throw bpfError("open", fd, `map "${name}" of ${this.path}`);
-    return mapFromFd(fd, `map "${name}" of ${this.path}`);
+    const handle = mapFromFd(fd, `map "${name}" of ${this.path}`);
+    handle.knowObjectFile(this.path, name); // its types, when the kernel's BTF cannot be read
+    return handle;
   }
 
   /** Program `name` (its C function name). */

@@ -12,7 +12,8 @@ export function kernelBtf(id: number): Btf {
   const raw = libbpf.btfRawById(id);
   if (typeof raw === "number") {
     throw bpfError("info", raw, `btf__load_from_kernel_by_id(${id})`,
-      raw === -2 ? "the BTF object is gone (its map or program was freed)" : undefined);
+      raw === -2 ? "the BTF object is gone (its map or program was freed)"
+      : raw === -1 ? "loading BTF by id needs CAP_SYS_ADMIN (CAP_BPF is not enough)" : undefined);
   }
   const btf = new Btf(raw);
   cache.set(id, btf);

@@ -7,6 +7,7 @@ import {
 } from "../index.ts";
 import { flatten, show, table, toJson } from "./format.ts";
 import { UsageError } from "./errors.ts";
+import { applyLayoutChoice, LAYOUT_HELP, LAYOUT_OPTIONS, layoutChoice } from "./layout-options.ts";
 
 export const DUMP_HELP = `Usage: cgstore dump <pinned map path> [options]
        cgstore dump --id <map id> [options]
@@ -22,9 +23,12 @@ Options:
   --watch <seconds>   redraw every <seconds>, with per-second rates of numeric fields
                       (with --json: one JSON document per line, with "rates" keyed
                       "<cgroup id>/<attach type>")
+${LAYOUT_HELP}
   -h, --help          this text
 
-Maps without BTF are shown as hex bytes.
+The map is opened read-only: a pin readable by this user (e.g. mode 0644) and CAP_BPF suffice.
+When the map's BTF cannot be read, values are shown as u64 words (say so with --btf or
+--schema); maps without BTF are shown as hex bytes.
 JSON: {"map": {...}, "entries": [{"cgroup_id", "cgroup", "attach_type", "value"}]}; per-CPU
 entries have "total" and, with --per-cpu, "cpus" instead of "value".`;
 
@@ -122,6 +126,7 @@ export async function dump(argv: string[]): Promise<number> {
       "per-cpu": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       watch: { type: "string" },
+      ...LAYOUT_OPTIONS,
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -137,7 +142,11 @@ export async function dump(argv: string[]): Promise<number> {
   const interval = values.watch === undefined ? undefined : Number(values.watch);
   if (interval !== undefined && !(interval > 0)) throw new UsageError(`--watch ${values.watch}: give a positive number of seconds`, DUMP_HELP);
 
-  using map = openMap(id === undefined ? positionals[0]! : { id });
+  const layout = layoutChoice(values, DUMP_HELP);
+
+  // Read-only: dump never writes, and a 0644 pin opens read-only for any user with CAP_BPF.
+  using map = openMap(id === undefined ? positionals[0]! : { id }, { access: "read" });
+  applyLayoutChoice(map, layout, "dump");
   const perCpu = values["per-cpu"]!;
   const header = () => ({ id: map.info.id, name: map.info.name, type: map.info.typeName, key_size: map.keySize, value_size: map.valueSize });
   if (interval === undefined) {

@@ -11,6 +11,7 @@ import { formatMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } from "../c
 import { collectorFamilies, type CollectorStats } from "../collector/collector-families.ts";
 import { cgroupPathResolver } from "./cgroup-paths.ts";
 import { UsageError } from "./errors.ts";
+import { LAYOUT_HELP } from "./layout-options.ts";
 
 export const SERVE_HELP = `Usage: cgstore serve --cgroup <dir> [options]
        cgstore serve --map <pinned map path> [options]
@@ -22,7 +23,9 @@ series per cgroup (labels map, cgroup, cgroup_id, attach_type), plus the collect
   --cgroup <dir>      attach the bundled packet/byte counter to every cgroup under <dir>
                       (absolute, or relative to the cgroup2 mount); new cgroups are picked up
                       on refresh. Attachments are bpf_links: they go when the process does.
-  --map <path>        export a pinned cgroup storage map of your own instead
+  --map <path>        export a pinned cgroup storage map of your own instead (opened
+                      read-only: a pin readable by this user and CAP_BPF suffice)
+${LAYOUT_HELP}
   --port <n>          default 9464
   --host <addr>       default 127.0.0.1 (loopback only unless told otherwise)
   --refresh <s>       rescan for new keys (and cgroups) every <s> seconds, default 10

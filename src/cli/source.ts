@@ -10,6 +10,7 @@ import {
 } from "../index.ts";
 import { nativeBuild } from "./native.ts";
 import { UsageError } from "./errors.ts";
+import { applyLayoutChoice, LAYOUT_OPTIONS, layoutChoice, type LayoutChoice } from "./layout-options.ts";
 
 
 /** Every cgroup under `dir` (inclusive) with its id, as byte paths (names may be any bytes). */
@@ -29,18 +30,19 @@ function cgroupDirs(dir: BytePath, ino: number, out: { path: BytePath; id: numbe
 export const SOURCE_OPTIONS = {
   cgroup: { type: "string" },
   map: { type: "string" },
+  ...LAYOUT_OPTIONS,
 } as const;
 
 /** The source a command line names: exactly one of --cgroup or --map. */
 export function sourceFrom(
-  values: { cgroup?: string; map?: string },
+  values: { cgroup?: string; map?: string; btf?: string; schema?: string },
   command: string,
   help: string,
-): { cgroup?: string; map?: string } {
+): { cgroup?: string; map?: string; layout: LayoutChoice; command: string } {
   if ((values.cgroup === undefined) === (values.map === undefined)) {
     throw new UsageError(`${command} needs exactly one of --cgroup <dir> or --map <pinned map path>`, help);
   }
-  return { cgroup: values.cgroup, map: values.map };
+  return { cgroup: values.cgroup, map: values.map, layout: layoutChoice(values, help), command };
 }
 
 export class Source {
@@ -58,12 +60,15 @@ export class Source {
     this.dir = dir;
   }
 
-  static async open(opts: { cgroup?: string; map?: string; workers?: number }): Promise<Source> {
+  static async open(opts: { cgroup?: string; map?: string; workers?: number; layout?: LayoutChoice; command?: string }): Promise<Source> {
     const dir = opts.cgroup === undefined ? undefined : cgroupPath(opts.cgroup);
     let obj: BpfObject | undefined, map: AnyStorageMap | undefined, s: Source | undefined;
     try {
       obj = dir === undefined ? undefined : BpfObject.open(nativeBuild("counter.bpf.o")).load();
-      map = obj ? obj.map("pcpu_stats") : openMap(opts.map!);
+      // --map only reads: read-only, so a pin this user can read (0644) suffices. (The bundled
+      // counter's map falls back to its object file's BTF by itself.)
+      map = obj ? obj.map("pcpu_stats") : openMap(opts.map!, { access: "read" });
+      if (!obj) applyLayoutChoice(map, opts.layout ?? {}, opts.command ?? "serve");
       const collector = await Collector.create(map, { workers: opts.workers ?? 0, capacity: 65536 });
       s = new Source(map, collector, obj, dir);
       s.refresh();

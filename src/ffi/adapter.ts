@@ -12,7 +12,7 @@ import type { FfiRuntime, Libbpf, NativeHandle } from "./types.ts";
 import { LIBBPF_SYMBOLS, LIBC_SYMBOLS, type Symbols } from "./symbols.ts";
 import { libbpfMissing } from "./load-error.ts";
 import { cString, posixCalls } from "./posix.ts";
-import { DIRENT64 } from "./structs.ts";
+import { DIRENT64, encodeOpenFlagsOpts } from "./structs.ts";
 
 type LibbpfSymbols = Symbols<typeof LIBBPF_SYMBOLS>;
 
@@ -30,6 +30,19 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
   const readName = (p: NativeHandle | null) => (p === null ? "" : rt.readCString(p));
   const u64 = rt.u64;
   const lookupFlags = lib.bpf_map_lookup_elem_flags, update = lib.bpf_map_update_elem;
+
+  /** A copy of a `struct btf *`'s raw bytes (then freed), or -errno when libbpf returned none. */
+  function rawBtf(btf: NativeHandle | null): Uint8Array | number {
+    if (btf === null) return -errno();
+    try {
+      const size = new Uint32Array(new ArrayBuffer(4));
+      const data = lib.btf__raw_data(btf, size);
+      if (data === null) return -errno();
+      return rt.copyOut(data, size[0]!); // a copy: btf__free frees libbpf's
+    } finally {
+      lib.btf__free(btf);
+    }
+  }
 
   function names(
     obj: NativeHandle,
@@ -51,10 +64,22 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
     mapGetNextKey: lib.bpf_map_get_next_key,
     mapCreate: (type, name, keySize, valueSize, maxEntries, opts) =>
       lib.bpf_map_create(type, name === null ? null : cString(name), keySize, valueSize, maxEntries, opts),
-    mapGetFdById: (id) => lib.bpf_map_get_fd_by_id(id),
+    mapGetFdById: (id, openFlags = 0) => {
+      if (openFlags === 0) return lib.bpf_map_get_fd_by_id(id);
+      const opts = encodeOpenFlagsOpts(openFlags);
+      const fd = lib.bpf_map_get_fd_by_id_opts(id, rt.pointer(opts));
+      void opts.byteLength; // referenced until the call returns (its pointer is used)
+      return fd;
+    },
     objGetInfoByFd: lib.bpf_obj_get_info_by_fd,
     objPin: (fd, p) => lib.bpf_obj_pin(fd, cString(p)),
-    objGet: (p) => lib.bpf_obj_get(cString(p)),
+    objGet: (p, fileFlags = 0) => {
+      if (fileFlags === 0) return lib.bpf_obj_get(cString(p));
+      const opts = encodeOpenFlagsOpts(fileFlags);
+      const fd = lib.bpf_obj_get_opts(cString(p), rt.pointer(opts));
+      void opts.byteLength; // referenced until the call returns
+      return fd;
+    },
     progAttach: (prog, target, type, flags) => lib.bpf_prog_attach(prog, target, type, flags),
     progDetach2: (prog, target, type) => lib.bpf_prog_detach2(prog, target, type),
     linkCreate: (prog, target, type) => lib.bpf_link_create(prog, target, type, null),
@@ -72,18 +97,8 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
     programFd: (prog) => lib.bpf_program__fd(prog),
     programExpectedAttachType: (prog) => lib.bpf_program__expected_attach_type(prog),
 
-    btfRawById: (id) => {
-      const btf = lib.btf__load_from_kernel_by_id(id);
-      if (btf === null) return -errno();
-      try {
-        const size = new Uint32Array(new ArrayBuffer(4));
-        const data = lib.btf__raw_data(btf, size);
-        if (data === null) return -errno();
-        return rt.copyOut(data, size[0]!); // a copy: btf__free frees libbpf's
-      } finally {
-        lib.btf__free(btf);
-      }
-    },
+    btfRawById: (id) => rawBtf(lib.btf__load_from_kernel_by_id(id)),
+    btfRawFromElf: (p) => rawBtf(lib.btf__parse_elf(cString(p), null)),
 
     readDir: (path) => {
       const dir = libc.opendir(cString(path));

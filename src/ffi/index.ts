@@ -111,6 +111,7 @@ export const libbpf: Libbpf = {
   programFd: stub("programFd"),
   programExpectedAttachType: stub("programExpectedAttachType"),
   btfRawById: stub("btfRawById"),
+  btfRawFromElf: stub("btfRawFromElf"),
   readDir: stub("readDir"),
   statx: stub("statx"),
   readlink: stub("readlink"),
@@ -120,5 +121,6 @@ export const libbpf: Libbpf = {
   rmdir: stub("rmdir"),
   close: stub("close"),
   dupCloexec: stub("dupCloexec"),
+  accessMode: stub("accessMode"),
   errno: stub("errno"),
 };

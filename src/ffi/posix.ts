@@ -23,11 +23,11 @@ export function cString(s: string | Uint8Array): Uint8Array {
   return out;
 }
 
-const F_DUPFD_CLOEXEC = 1030;
+const F_DUPFD_CLOEXEC = 1030, F_GETFL = 3, O_ACCMODE = 3;
 
 /** The {@link Libbpf} members that are plain libc calls, returning `-errno` on failure. */
 export function posixCalls(libc: Symbols<typeof LIBC_SYMBOLS>, errno: () => number): Pick<
-  Libbpf, "statx" | "readlink" | "open" | "read" | "write" | "rmdir" | "close" | "dupCloexec"
+  Libbpf, "statx" | "readlink" | "open" | "read" | "write" | "rmdir" | "close" | "dupCloexec" | "accessMode"
 > {
   const result = (r: number | bigint) => {
     const n = Number(r);
@@ -52,5 +52,9 @@ export function posixCalls(libc: Symbols<typeof LIBC_SYMBOLS>, errno: () => numb
     rmdir: (path) => (libc.rmdir(cString(path)) === 0 ? 0 : -errno()),
     close: (fd) => (libc.close(fd) === 0 ? 0 : -errno()),
     dupCloexec: (fd) => result(libc.fcntl(fd, F_DUPFD_CLOEXEC, 0)),
+    accessMode: (fd) => {
+      const flags = libc.fcntl(fd, F_GETFL, 0);
+      return flags < 0 ? -errno() : flags & O_ACCMODE;
+    },
   };
 }

@@ -41,6 +41,23 @@ export function decodeMapCreateOpts(bytes: Uint8Array): MapCreateOpts & { sz: nu
 }
 
 /**
+ * `struct bpf_obj_get_opts` (`file_flags`) and `struct bpf_get_fd_by_id_opts` (`open_flags`),
+ * libbpf 1.0/1.1: `size_t sz` @0, one `__u32` of flags @8, padded to 16 bytes (`size_t :0`).
+ * The two structs are laid out alike; later libbpf versions append fields, and accept this
+ * shorter struct by its `sz`.
+ */
+export const OPEN_FLAGS_OPTS = { size: 16, sz: 0, flags: 8 } as const;
+
+/** A `struct bpf_obj_get_opts` / `bpf_get_fd_by_id_opts` with `flags` (`BPF_F_RDONLY` …), on its own `ArrayBuffer`. */
+export function encodeOpenFlagsOpts(flags: number): Uint8Array {
+  const bytes = new Uint8Array(new ArrayBuffer(OPEN_FLAGS_OPTS.size));
+  const v = new DataView(bytes.buffer);
+  v.setBigUint64(OPEN_FLAGS_OPTS.sz, BigInt(OPEN_FLAGS_OPTS.size), true);
+  v.setUint32(OPEN_FLAGS_OPTS.flags, flags, true);
+  return bytes;
+}
+
+/**
  * `struct bpf_map_info` (uapi linux/bpf.h): type @0, id @4, key_size @8, value_size @12,
  * max_entries @16, map_flags @20, name[16] @24, …, btf_id @64, btf_key_type_id @68,
  * btf_value_type_id @72.

@@ -40,10 +40,12 @@ export interface Libbpf {
     maxEntries: number,
     opts: NativePointer | null,
   ): number;
-  mapGetFdById(id: number): number;
+  /** `openFlags`: 0 (read-write) or `BPF_F_RDONLY`/`BPF_F_WRONLY` (through `bpf_map_get_fd_by_id_opts`). */
+  mapGetFdById(id: number, openFlags?: number): number;
   objGetInfoByFd(fd: number, info: NativePointer, infoLen: NativePointer): number;
   objPin(fd: number, path: string): number;
-  objGet(path: string): number;
+  /** `fileFlags`: 0 (read-write) or `BPF_F_RDONLY`/`BPF_F_WRONLY` (through `bpf_obj_get_opts`). */
+  objGet(path: string, fileFlags?: number): number;
   progAttach(progFd: number, targetFd: number, attachType: number, flags: number): number;
   progDetach2(progFd: number, targetFd: number, attachType: number): number;
   linkCreate(progFd: number, targetFd: number, attachType: number): number;
@@ -65,6 +67,8 @@ export interface Libbpf {
 
   /** The raw BTF blob of kernel BTF object `id` (copied out of libbpf), or `-errno`. */
   btfRawById(id: number): Uint8Array | number;
+  /** The raw `.BTF` of an ELF object file (`btf__parse_elf`), or -errno. */
+  btfRawFromElf(path: string): Uint8Array | number;
 
   /*
    * libc calls on byte paths, for cgroup directories: a cgroup name may be any bytes but "/"
@@ -93,6 +97,8 @@ export interface Libbpf {
   close(fd: number): number;
   /** `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: a new close-on-exec fd for the same file, or `-errno`. */
   dupCloexec(fd: number): number;
+  /** The fd's access mode (`fcntl(F_GETFL) & O_ACCMODE`: 0 read, 1 write, 2 read-write), or -errno. */
+  accessMode(fd: number): number;
   /** The calling thread's errno, read right after a call that returned null. */
   errno(): number;
 }

@@ -8,7 +8,7 @@ import type { AggregateRules, DecodedStruct, Int64AsNumber, Schema, SchemaValue 
 import { LOCK_HINT, StorageMap, checkFlagsType, type ValueTarget } from "./storage-map.ts";
 import { MapHandle } from "./handle.ts";
 import { asBytes } from "./percpu-values.ts";
-import { notAHandle, openAs, wrongType, type MapSource } from "./source.ts";
+import { notAHandle, openAs, wrongType, type MapSource, type OpenMapOptions } from "./source.ts";
 import type { MapKey } from "./key.ts";
 import type { MapInfo } from "./info.ts";
 
@@ -38,10 +38,11 @@ export class CgroupStorageMap<T = DecodedStruct> extends StorageMap<Uint8Array, 
 
   /**
    * Opens a shared cgroup storage map (a pin path, `{ id }` or `{ fd }`, which is duplicated).
-   * Any other map type is refused with a `BpfRuleError` naming the type found.
+   * Any other map type is refused with a `BpfRuleError` naming the type found. `{ access:
+   * "read" }` opens it read-only (see `OpenMapOptions`).
    */
-  static open<T = DecodedStruct>(source: MapSource): CgroupStorageMap<T> {
-    return openAs(source, MapType.CGROUP_STORAGE, "CgroupStorageMap", (fd, info) => new CgroupStorageMap<T>(fd, info));
+  static open<T = DecodedStruct>(source: MapSource, options?: OpenMapOptions): CgroupStorageMap<T> {
+    return openAs(source, MapType.CGROUP_STORAGE, "CgroupStorageMap", (fd, info) => new CgroupStorageMap<T>(fd, info), options);
   }
 
   /** `handle` as a `CgroupStorageMap` (the same object), or a `BpfRuleError` naming its type. */
@@ -76,6 +77,7 @@ export class CgroupStorageMap<T = DecodedStruct> extends StorageMap<Uint8Array, 
    * add to the old one: that increment is lost.
    */
   update(key: MapKey, value: ArrayBufferView, flags: number = ElemFlags.ANY): void {
+    this.checkWritable("update");
     const src = asBytes("update", value, `a Uint8Array (or other ArrayBufferView) of ${this.valueSize} bytes`);
     if (src.byteLength !== this.valueSize) {
       throw new BpfRuleError("update", `value is ${src.byteLength} bytes; this map's values are exactly ${this.valueSize} bytes`);

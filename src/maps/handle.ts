@@ -8,10 +8,12 @@ import { libbpf } from "../ffi/index.ts";
 import { BpfError, BpfRuleError, bpfError, closedError, EBADF, type BpfOp, type ErrorKind } from "../errors.ts";
 import { Layout } from "../btf/layout.ts";
 import { kernelBtf } from "../btf/kernel.ts";
+import { layoutFromObjectFile } from "../btf/object-file.ts";
 import type { AggregateRules, DecodedStruct, FieldPath, Schema } from "../btf/schema.ts";
 import { Field } from "./field.ts";
 import { closeWhenCollected, disarm } from "../finalize.ts";
 import type { MapInfo } from "./info.ts";
+import { fdAccess, type MapAccess } from "./source.ts";
 
 /** Base of every map handle. `T` is the decoded value's type (from a schema, or declared). */
 export abstract class MapHandle<T = DecodedStruct> implements Disposable {
@@ -22,6 +24,10 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
   /** -1 once closed: the number may be reused by another file, so it is never used again. */
   private fdNumber: number;
   private valueLayout: Layout | null | undefined;
+  private accessMode: MapAccess;
+  private btfFailure: Error | undefined;
+  /** The object file a `BpfObject` made this map from, and the map's name there. */
+  private objectFile: { path: string; mapName: string } | undefined;
   private readonly fields = new Map<string, Field>();
   /** Keeps the type parameter in the structural type (it is used only in signatures). */
   declare private readonly valueType?: T;
@@ -31,6 +37,7 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
     this.fdNumber = fd;
     this.info = info;
     this.valueSize = info.valueSize;
+    this.accessMode = fdAccess(fd);
     // A handle dropped without close() still gives its fd back, once collected.
     closeWhenCollected(this, fd);
   }
@@ -46,17 +53,78 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
   }
 
   /**
+   * What this handle may do: `"read-write"`, or `"read"` when opened with `{ access: "read" }`
+   * (or from a read-only fd, or a map created with `MapFlags.RDONLY`): then every update and
+   * delete is refused before the kernel is asked, with a `BpfError` of kind "permission".
+   * `"write"`: a write-only fd, whose lookups the kernel refuses (EPERM).
+   */
+  get access(): MapAccess {
+    return this.accessMode;
+  }
+
+  /** Makes this handle refuse writes (an `{ fd }` opened for reading keeps the caller's fd mode). @internal */
+  limitToReading(): void {
+    if (this.accessMode === "read-write") this.accessMode = "read";
+  }
+
+  /** Throws the error of kind "permission" for a write through a handle that may only read. @internal */
+  protected checkWritable(op: BpfOp): void {
+    if (this.accessMode !== "read") return;
+    throw new BpfError(op,
+      `${this.info.typeName} map "${this.info.name}" (id ${this.info.id}): this handle is read-only (opened with ` +
+        `{ access: "read" }, from a read-only fd, or created with MapFlags.RDONLY) and cannot ${op}`,
+      { kind: "permission", hint: 'open it with { access: "read-write" } to write (the pin must be writable by this user)' });
+  }
+
+  /**
+   * Why the map's own BTF could not be read (loading BTF by id needs CAP_SYS_ADMIN: with only
+   * CAP_BPF this is a `BpfError` of kind "permission"), or undefined. When it is set, `layout`
+   * is null unless one was declared (give one with `useLayout(layoutFromObjectFile(…))`, a
+   * schema, or `useFallbackLayout`), or the map came from a `BpfObject`, whose object file's
+   * BTF describes it.
+   */
+  get btfError(): Error | undefined {
+    if (this.valueLayout === undefined) void this.layout;
+    return this.btfFailure;
+  }
+
+  /**
    * The value's layout: from the map's BTF (maps libbpf loads from a `.bpf.o` carry it), or what
    * `useLayout` declared; null if neither. Read from the kernel once, then cached.
    */
   get layout(): Layout | null {
-    if (this.valueLayout === undefined) this.valueLayout = this.btfLayout(this.info.btfValueTypeId);
+    if (this.valueLayout === undefined) {
+      this.valueLayout = this.btfLayout(this.info.btfValueTypeId);
+      // A map of a BpfObject whose kernel BTF cannot be read: the object file has the same types.
+      if (this.valueLayout === null && this.btfFailure && this.objectFile) {
+        try {
+          this.valueLayout = layoutFromObjectFile(this.objectFile.path, this.objectFile.mapName);
+        } catch {
+          // keep null: btfError says why
+        }
+      }
+    }
     return this.valueLayout;
   }
 
-  /** The layout of BTF type `typeId` of this map's BTF object; null when it has none. @internal */
+  /** Where the map's types can be read when its kernel BTF cannot (set by `BpfObject.map`). @internal */
+  knowObjectFile(path: string, mapName: string): void {
+    this.objectFile = { path, mapName };
+  }
+
+  /**
+   * The layout of BTF type `typeId` of this map's BTF object; null when it has none, or when it
+   * cannot be loaded (the reason is kept for `btfError`: reading a map never fails for want of
+   * its BTF). @internal
+   */
   protected btfLayout(typeId: number): Layout | null {
-    return typeId ? Layout.fromBtf(kernelBtf(this.info.btfId), typeId) : null;
+    if (!typeId || this.btfFailure) return null;
+    try {
+      return Layout.fromBtf(kernelBtf(this.info.btfId), typeId);
+    } catch (e) {
+      this.btfFailure = e instanceof Error ? e : new Error(String(e));
+      return null;
+    }
   }
 
   /** Sets the value layout after checking its size. @internal */
@@ -98,6 +166,13 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
   protected requireLayout(): Layout {
     const l = this.layout;
     if (l === null) {
+      const why = this.btfFailure;
+      if (why) {
+        throw new BpfError("info", `map "${this.info.name}"'s BTF could not be loaded (${why.message})`, {
+          kind: why instanceof BpfError ? why.kind : "kernel", errno: why instanceof BpfError ? why.errno : undefined, cause: why,
+          hint: "give the layout another way: map.useLayout(layoutFromObjectFile(\"prog.bpf.o\", map.info.name)) or a schema",
+        });
+      }
       throw new BpfError("info", `map "${this.info.name}" has no BTF to describe its values`,
         { kind: "not-found", hint: 'declare a schema: map.useLayout({ packets: "u64", bytes: "u64" })' });
     }

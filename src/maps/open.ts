@@ -10,9 +10,9 @@ import { Layout } from "../btf/layout.ts";
 import type { DecodedStruct, Schema, SchemaValue } from "../btf/schema.ts";
 import { CgroupStorageMap } from "./cgroup-storage.ts";
 import { PerCpuCgroupStorageMap } from "./percpu-cgroup-storage.ts";
-import { mapInfoOf, openSource, type MapSource } from "./source.ts";
+import { mapInfoOf, openSource, requestedAccess, type MapSource, type OpenMapOptions } from "./source.ts";
 
-export type { MapSource } from "./source.ts";
+export type { MapAccess, MapSource, OpenMapOptions } from "./source.ts";
 
 /** Either kind of cgroup storage map handle. Narrow it with `CgroupStorageMap.from(m)` or `instanceof`. */
 export type AnyStorageMap<T = DecodedStruct> = CgroupStorageMap<T> | PerCpuCgroupStorageMap<T>;
@@ -38,11 +38,16 @@ export function mapFromFd(fd: number, what: string): AnyStorageMap {
  * ```ts
  * using map = openMap("/sys/fs/bpf/my_counters");
  * ```
- * An `{ fd }` is duplicated, so closing the handle leaves the caller's fd open.
+ * An `{ fd }` is duplicated, so closing the handle leaves the caller's fd open. A reader opens
+ * with `{ access: "read" }` (`BPF_F_RDONLY`): a pin whose mode lets this user only read
+ * (0644, 0444) opens, and the handle refuses every write (kind "permission").
  */
-export function openMap(source: MapSource): AnyStorageMap {
-  const { fd, what } = openSource(source);
-  return mapFromFd(fd, what);
+export function openMap(source: MapSource, options?: OpenMapOptions): AnyStorageMap {
+  const access = requestedAccess(options);
+  const { fd, what } = openSource(source, access);
+  const map = mapFromFd(fd, what);
+  if (access === "read") map.limitToReading();
+  return map;
 }
 
 /** What `createMap` makes: `"shared"` (BPF_MAP_TYPE_CGROUP_STORAGE) or `"percpu"`. */

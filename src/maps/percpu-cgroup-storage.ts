@@ -9,7 +9,7 @@ import type { AggregateRules, DecodedStruct, Int64AsNumber, Schema, SchemaValue 
 import { StorageMap, checkFlagsType, type ValueTarget } from "./storage-map.ts";
 import { MapHandle } from "./handle.ts";
 import { asBytes, PerCpuValues } from "./percpu-values.ts";
-import { notAHandle, openAs, wrongType, type MapSource } from "./source.ts";
+import { notAHandle, openAs, wrongType, type MapSource, type OpenMapOptions } from "./source.ts";
 import type { MapKey } from "./key.ts";
 import type { MapInfo } from "./info.ts";
 
@@ -56,11 +56,12 @@ export class PerCpuCgroupStorageMap<T = DecodedStruct> extends StorageMap<PerCpu
 
   /**
    * Opens a per-CPU cgroup storage map (a pin path, `{ id }` or `{ fd }`, which is duplicated).
-   * Any other map type is refused with a `BpfRuleError` naming the type found.
+   * Any other map type is refused with a `BpfRuleError` naming the type found. `{ access:
+   * "read" }` opens it read-only (see `OpenMapOptions`).
    */
-  static open<T = DecodedStruct>(source: MapSource): PerCpuCgroupStorageMap<T> {
+  static open<T = DecodedStruct>(source: MapSource, options?: OpenMapOptions): PerCpuCgroupStorageMap<T> {
     return openAs(source, MapType.PERCPU_CGROUP_STORAGE, "PerCpuCgroupStorageMap",
-      (fd, info) => new PerCpuCgroupStorageMap<T>(fd, info));
+      (fd, info) => new PerCpuCgroupStorageMap<T>(fd, info), options);
   }
 
   /** `handle` as a `PerCpuCgroupStorageMap` (the same object), or a `BpfRuleError` naming its type. */
@@ -97,6 +98,7 @@ export class PerCpuCgroupStorageMap<T = DecodedStruct> extends StorageMap<PerCpu
    * atomic across CPUs and race with running programs.
    */
   update(key: MapKey, values: PerCpuValues | ArrayBufferView, flags: number = ElemFlags.ANY): void {
+    this.checkWritable("update");
     checkUpdateFlags(flags);
     if (values instanceof PerCpuValues) {
       this.checkShape(values, "update");
@@ -117,6 +119,7 @@ export class PerCpuCgroupStorageMap<T = DecodedStruct> extends StorageMap<PerCpu
 
   /** Writes the same `value` (`valueSize` bytes) to every CPU's slot of an existing entry. */
   updateAll(key: MapKey, value: ArrayBufferView, flags: number = ElemFlags.ANY): void {
+    this.checkWritable("update");
     checkUpdateFlags(flags);
     this.staging.value.fill(value);
     this.write(key, flags);

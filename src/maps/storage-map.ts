@@ -124,6 +124,7 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
    * map is freed; zero it with `update()` instead.
    */
   delete(key: MapKey): void {
+    this.checkWritable("delete");
     const kp = this.keyBuffer.pointerFor("delete", key);
     const rc = libbpf.mapDeleteElem(this.fd, kp);
     if (rc === 0) return;
