@@ -11,6 +11,7 @@ import { kernelBtf } from "../btf/kernel.ts";
 import type { AggregateRules, DecodedStruct, FieldPath, Schema } from "../btf/schema.ts";
 import { Field } from "./field.ts";
 import { closeWhenCollected, disarm } from "../finalize.ts";
+import { pinFd } from "../pin.ts";
 import type { MapInfo } from "./info.ts";
 
 /** Base of every map handle. `T` is the decoded value's type (from a schema, or declared). */
@@ -106,15 +107,8 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
 
   /** Pins the map at `path` on a bpf filesystem (e.g. `/sys/fs/bpf/my_map`). */
   pin(path: string): void {
-    if (typeof path !== "string") throw new TypeError(`pin: path must be a string; got ${typeof path}`);
     if (this.fdNumber < 0) throw closedError("pin", `map "${this.info.name}"`);
-    const rc = libbpf.objPin(this.fdNumber, path);
-    if (rc < 0) {
-      throw bpfError("pin", rc, `bpf_obj_pin(${path})`,
-        rc === -17 ? `${path} already exists` : rc === -1 || rc === -22
-          ? `${path} must be inside a mounted bpf filesystem (mount -t bpf bpf /sys/fs/bpf)`
-          : undefined);
-    }
+    pinFd(this.fdNumber, path, `map "${this.info.name}"`);
   }
 
   /**
