@@ -10,6 +10,7 @@ import {
 } from "../index.ts";
 import { nativeBuild } from "./native.ts";
 import { UsageError } from "./errors.ts";
+import { cgroupDirArg } from "./cgroup-paths.ts";
 
 
 /** Every cgroup under `dir` (inclusive) with its id, as byte paths (names may be any bytes). */
@@ -40,7 +41,7 @@ export function sourceFrom(
   if ((values.cgroup === undefined) === (values.map === undefined)) {
     throw new UsageError(`${command} needs exactly one of --cgroup <dir> or --map <pinned map path>`, help);
   }
-  return { cgroup: values.cgroup, map: values.map };
+  return { cgroup: values.cgroup === undefined ? undefined : cgroupDirArg(values.cgroup, help), map: values.map };
 }
 
 export class Source {
