@@ -149,7 +149,9 @@ export class CgroupAttachment implements Disposable {
       libbpf.close(fd);
       throw e;
     }
-    const path = info.cgroupId === 0 ? null : resolveCgroupPath(info.cgroupId);
+    // The cached id → path map may predate the cgroup: one fresh walk then (a one-off cost).
+    const path = info.cgroupId === 0 ? null
+      : resolveCgroupPath(info.cgroupId) ?? resolveCgroupPath(info.cgroupId, { fresh: true });
     return new CgroupAttachment({
       method: "link", mode: "multi", attachType: info.attachType, cgroupPath: path ?? undefined,
       programId: info.progId, linkFd: fd, linkId: info.id, pinnedAt: pin,
