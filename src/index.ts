@@ -39,7 +39,12 @@ export type {
 export { decode, aggregateDecoded, type Decoded, type DecodeOptions } from "./btf/decode.ts";
 export { EncodedKey, type MapKey, type StorageKey, type StorageKeyLike } from "./maps/key.ts";
 export type { MapInfo } from "./maps/info.ts";
-export { BpfObject, BpfProgram, CgroupAttachment, type AttachMethod, type AttachOptions } from "./object.ts";
+export { BpfObject, BpfProgram } from "./object.ts";
+export {
+  CgroupAttachment, openLink, type AttachMethod, type AttachMode, type LinkInfo,
+} from "./attach/attachment.ts";
+export type { AttachOptions } from "./attach/attach.ts";
+export { setLibbpfLogging, libbpfLogging } from "./ffi/index.ts";
 export { Collector, type CollectorOptions, type PollResult } from "./collector/collector.ts";
 export { ResultsTable, SlotState, NO_ATTACH_TYPE, type ResultsTableInit } from "./collector/results.ts";
 export {

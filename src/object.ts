@@ -1,13 +1,15 @@
 /** BPF objects (`.bpf.o` files), their programs, and attaching programs to cgroups. */
-import { closeSync, constants, openSync } from "node:fs";
-import { inodeOfFd } from "./bytepath.ts";
-import { libbpf, type NativeHandle } from "./ffi/index.ts";
+import { libbpf, libbpfLogging, type NativeHandle } from "./ffi/index.ts";
 import { BpfError, BpfRuleError, bpfError, closedError } from "./errors.ts";
-import { AttachFlags, attachTypeName, isCgroupAttachType } from "./constants.ts";
-import { cgroupPath, fsError } from "./cgroup/mount.ts";
 import type { Cgroup } from "./cgroup/handle.ts";
 import { mapFromFd, type AnyStorageMap } from "./maps/open.ts";
-import { closeWhenCollected, disarm, releaseWhenCollected } from "./finalize.ts";
+import { disarm, releaseWhenCollected } from "./finalize.ts";
+import { pinFd } from "./pin.ts";
+import { attachProgram, type AttachOptions } from "./attach/attach.ts";
+import type { AttachMode, CgroupAttachment } from "./attach/attachment.ts";
+
+export type { AttachOptions } from "./attach/attach.ts";
+export { CgroupAttachment, openLink, type AttachMethod, type AttachMode, type LinkInfo } from "./attach/attachment.ts";
 
 const LIBBPF_ERRNO_FORMAT = 4001;
 
@@ -53,7 +55,8 @@ export class BpfObject implements Disposable {
     const rc = libbpf.objectLoad(h);
     if (rc < 0) {
       throw bpfError("load", rc, `bpf_object__load(${this.path})`,
-        -rc === 1 ? undefined : "libbpf printed the reason (and any verifier log) on stderr above");
+        -rc === 1 ? undefined : libbpfLogging() ? "libbpf printed the reason (and any verifier log) on stderr above"
+        : "libbpf's log is off: setLibbpfLogging(true) (cgstore --verbose) shows the reason and any verifier log");
     }
     this.loaded = true;
     return this;
@@ -124,18 +127,6 @@ function closeObject(handle: NativeHandle): void {
   libbpf.objectClose(handle);
 }
 
-/** How to attach: a bpf_link (detached when its fd closes, so at process exit), or the legacy
- * `bpf_prog_attach` with `BPF_F_ALLOW_MULTI` (stays until detached). */
-export type AttachMethod = "link" | "prog_attach";
-
-/** Options of `BpfProgram.attachCgroup`. */
-export interface AttachOptions {
-  /** Defaults to the program's expected attach type (from its `SEC("cgroup_skb/egress")`). */
-  attachType?: number;
-  /** Default: a link, falling back to `prog_attach` on kernels without cgroup links (< 5.7). */
-  method?: AttachMethod;
-}
-
 /** A program of a `BpfObject`. */
 export class BpfProgram {
   /** Its C function name. */
@@ -163,152 +154,30 @@ export class BpfProgram {
   }
 
   /**
-   * Attaches the program to a cgroup (a path, absolute or under `cgroupRoot()`, a `Cgroup`, or
-   * an open fd of a cgroup directory). Storage entries for this cgroup are created now. Call
-   * `detach()` (or `using`) to undo it; entries survive detach until the cgroup goes.
-   *
-   * A link (`method: "link"`) dropped without `detach()` is detached when the garbage collector
-   * collects its handle (and at exit): keep the handle for as long as it should stay attached.
-   * A legacy `prog_attach` attachment stays until `detach()`, and is detached at process exit.
-   * @throws BpfError `not-found` when a `Cgroup` handle's cgroup was removed (even if a new
-   * cgroup now has its path: it is not the one the handle names).
+   * Pins the program at `path` on a bpf filesystem: it stays loaded after the object is closed
+   * and the process exits, until the pin is removed (`rm`).
+   * @throws BpfError `rule` (EEXIST) when `path` is taken.
    */
-  attachCgroup(cgroup: string | number | Cgroup, options: AttachOptions = {}): CgroupAttachment {
-    this.object.requireLoaded(`attachCgroup(${this.name})`);
-    const attachType = options.attachType ?? this.expectedAttachType;
-    if (!isCgroupAttachType(attachType)) {
-      throw new BpfRuleError("attach", `${attachTypeName(attachType)} is not a cgroup attach point; pass options.attachType (e.g. AttachType.CGROUP_INET_EGRESS)`);
-    }
-    const path = typeof cgroup === "number" ? undefined : typeof cgroup === "string" ? cgroupPath(cgroup) : cgroup.path;
-    const target = path === undefined ? (cgroup as number) : openDir(path);
-    const where = `${this.name} to ${path ?? `cgroup fd ${target}`} at ${attachTypeName(attachType)}`;
-    try {
-      if (typeof cgroup === "object" && inodeOfFd(target) !== cgroup.id) {
-        throw new BpfError("attach", `cgroup ${cgroup.path} (id ${cgroup.id}) was removed; another cgroup has its path now`,
-          { kind: "not-found", hint: "create or open the cgroup again" });
-      }
-      const progFd = this.fd;
-      if (options.method !== "prog_attach") {
-        const link = libbpf.linkCreate(progFd, target, attachType);
-        if (link >= 0) return new CgroupAttachment("link", link, -1, -1, attachType, path);
-        // EINVAL: kernels before 5.7 have no cgroup links; anything else is a real refusal.
-        if (options.method === "link" || link !== -22) throw attachError(link, where);
-      }
-      const rc = libbpf.progAttach(progFd, target, attachType, AttachFlags.ALLOW_MULTI);
-      if (rc < 0) throw attachError(rc, where);
-      // Detaching later needs the program and the exact cgroup attached to: a path reopened
-      // then may name a new cgroup made under the same name.
-      const progDup = libbpf.dupCloexec(progFd);
-      const cgFd = libbpf.dupCloexec(target);
-      if (progDup < 0 || cgFd < 0) {
-        // Without both we could never detach it: undo the attach rather than leave it behind.
-        libbpf.progDetach2(progFd, target, attachType);
-        if (progDup >= 0) libbpf.close(progDup);
-        if (cgFd >= 0) libbpf.close(cgFd);
-        throw bpfError("attach", progDup < 0 ? progDup : cgFd, `${where}: duplicating fds for a later detach`);
-      }
-      return new CgroupAttachment("prog_attach", -1, progDup, cgFd, attachType, path);
-    } finally {
-      if (path !== undefined) closeSync(target);
-    }
-  }
-}
-
-function openDir(path: string): number {
-  try {
-    return openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
-  } catch (e) {
-    throw fsError("cannot open cgroup", path, e);
-  }
-}
-
-function attachError(rc: number, where: string) {
-  return bpfError("attach", rc, where,
-    rc === -1 ? "a program is already attached there without BPF_F_ALLOW_MULTI (exclusive), or you lack CAP_NET_ADMIN"
-    : rc === -22 ? "the attach type does not match the program's type (e.g. a cgroup_skb program attaches only at CGROUP_INET_INGRESS/EGRESS)"
-    : rc === -9 ? "the target is not an open cgroup v2 directory"
-    : undefined);
-}
-
-/**
- * Legacy attachments outlive the process; detach them at exit unless the user did. The set
- * also keeps their handles from being collected (only links are left to the fd-leak net).
- */
-const legacy = new Set<CgroupAttachment>();
-let exitHook = false;
-
-function detachAllLegacy(): void {
-  for (const a of legacy) {
-    try {
-      a.detach();
-    } catch {
-      // keep detaching the others
-    }
-  }
-}
-
-/** One program attached to one cgroup at one attach type. */
-export class CgroupAttachment implements Disposable {
-  /** `link`: detached when the link fd closes (also at process exit, or when the handle is collected). */
-  readonly method: AttachMethod;
-  readonly attachType: number;
-  /** The cgroup's path, when attached by path or `Cgroup`. */
-  readonly cgroupPath: string | undefined;
-  private readonly linkFd: number;
-  /** Legacy attachments: duplicates of the program's fd and of the cgroup's, for `detach()`. */
-  private readonly progFd: number;
-  private readonly cgroupFd: number;
-  private live = true;
-
-  /** @internal */
-  constructor(method: AttachMethod, linkFd: number, progFd: number, cgroupFd: number, attachType: number,
-    cgroupPath: string | undefined) {
-    this.method = method;
-    this.linkFd = linkFd;
-    this.progFd = progFd;
-    this.cgroupFd = cgroupFd;
-    this.attachType = attachType;
-    this.cgroupPath = cgroupPath;
-    if (method === "link") {
-      closeWhenCollected(this, linkFd);
-    } else {
-      legacy.add(this);
-      if (!exitHook) {
-        exitHook = true;
-        process.on("exit", detachAllLegacy);
-      }
-    }
-  }
-
-  /** True until `detach()`. */
-  get attached(): boolean {
-    return this.live;
+  pin(path: string): void {
+    pinFd(this.fd, path, `program ${this.name}`);
   }
 
   /**
-   * Detaches the program from the cgroup it was attached to, through an fd of that cgroup kept
-   * since attach time: never from a cgroup made later under the same path. Idempotent. The
-   * cgroup's storage entries stay until it is removed.
+   * Attaches the program to a cgroup (a path, absolute or under `cgroupRoot()`, a `Cgroup`, or
+   * an open fd of a cgroup directory). Storage entries for this cgroup are created now.
+   *
+   * `options.mode` says how it shares the cgroup (`"multi"`, the default; `"override"`;
+   * `"exclusive"`: see {@link AttachMode}). A `multi` attachment is a link: pin it
+   * (`attachment.pin(path)`) to keep it attached after this process exits. A link dropped
+   * without `close()` or a pin is detached when the garbage collector collects its handle (and
+   * at exit): keep the handle for as long as it should stay attached. `override` and
+   * `exclusive` attach with `bpf_prog_attach`, which cgstore detaches at process exit.
+   * @throws BpfError `rule` (EPERM) when what is attached there forbids it (another mode at the
+   * same cgroup, an exclusive program above), naming it; `not-found` when a `Cgroup` handle's
+   * cgroup was removed (even if a new cgroup now has its path: it is not the one the handle names).
    */
-  detach(): void {
-    if (!this.live) return;
-    if (this.method === "link") {
-      this.live = false;
-      disarm(this);
-      libbpf.close(this.linkFd);
-      return;
-    }
-    const rc = libbpf.progDetach2(this.progFd, this.cgroupFd, this.attachType);
-    // ENOENT: already detached (removing the cgroup detaches everything attached to it).
-    // Anything else leaves it attached and this handle live, so detach() can be retried.
-    if (rc < 0 && rc !== -2) throw bpfError("detach", rc, `bpf_prog_detach2 at ${this.cgroupPath ?? "cgroup"}`);
-    this.live = false;
-    legacy.delete(this);
-    libbpf.close(this.progFd);
-    libbpf.close(this.cgroupFd);
-  }
-
-  [Symbol.dispose](): void {
-    this.detach();
+  attachCgroup(cgroup: string | number | Cgroup, options: AttachOptions = {}): CgroupAttachment {
+    this.object.requireLoaded(`attachCgroup(${this.name})`);
+    return attachProgram(this, cgroup, options);
   }
 }

@@ -1,5 +1,4 @@
 /** `cgstore dump`: one row per entry of a cgroup storage map, decoded by its BTF. */
-import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import {
   attachTypeName, cgroupRoot, openMap, resolveCgroupPath, CgroupStorageMap, PerCpuCgroupStorageMap,
@@ -8,6 +7,7 @@ import {
 import { flatten, show, table, toJson } from "./format.ts";
 import { UsageError } from "./errors.ts";
 import { applyLayoutChoice, LAYOUT_HELP, LAYOUT_OPTIONS, layoutChoice } from "./layout-options.ts";
+import { listenForQuit } from "./quit.ts";
 
 export const DUMP_HELP = `Usage: cgstore dump <pinned map path> [options]
        cgstore dump --id <map id> [options]
@@ -20,7 +20,7 @@ Options:
   --id <n>            open the map by its kernel id instead of a pinned path
   --per-cpu           per-CPU maps: also show every CPU's value
   --json              machine-readable output (64-bit integers as strings)
-  --watch <seconds>   redraw every <seconds>, with per-second rates of numeric fields
+  --watch <seconds>   redraw every <seconds> until q or Ctrl-C, with per-second rates of numeric fields
                       (with --json: one JSON document per line, with "rates" keyed
                       "<cgroup id>/<attach type>")
 ${LAYOUT_HELP}
@@ -156,9 +156,8 @@ export async function dump(argv: string[]): Promise<number> {
   }
 
   let prev = new Map<string, { at: number; values: Map<string, number> }>();
-  let stop = false;
-  process.once("SIGINT", () => { stop = true; });
-  while (!stop) {
+  using quit = listenForQuit();
+  while (!quit.stopped) {
     const now = performance.now();
     const entries = collect(map, perCpu);
     const rates = new Map<string, Map<string, number>>();
@@ -177,8 +176,8 @@ export async function dump(argv: string[]): Promise<number> {
       const sample = { map: header(), at: new Date().toISOString(), entries, rates: Object.fromEntries([...rates].map(([k, m]) => [k, Object.fromEntries(m)])) };
       console.log(JSON.stringify(JSON.parse(toJson(sample))));
     }
-    else process.stdout.write(`\x1b[H\x1b[2J${map.info.name} (id ${map.info.id}) every ${interval}s, Ctrl-C to stop\n\n${render(entries, perCpu, rates)}\n`);
-    await sleep(interval * 1000);
+    else process.stdout.write(`\x1b[H\x1b[2J${map.info.name} (id ${map.info.id}) every ${interval}s, q or Ctrl-C to stop\n\n${render(entries, perCpu, rates)}\n`);
+    await quit.sleep(interval * 1000);
   }
   return 0;
 }

@@ -2,6 +2,8 @@
 /** The `cgstore` command. */
 import { DEMO_HELP } from "./demo.ts";
 import { Exit, exitFor, isParseArgsError, UsageError } from "./errors.ts";
+import { VERSION } from "./version.ts";
+import { setLibbpfLogging } from "../ffi/index.ts";
 
 const HELP = `cgstore: read BPF cgroup local storage maps (cgroup_storage, percpu_cgroup_storage)
 
@@ -12,6 +14,9 @@ Usage:
   cgstore top --cgroup <dir> | --map <pinned map path> [--sort bytes] [-n 20] [--interval 1]
   cgstore demo
   cgstore <command> --help
+  cgstore --version
+
+Any command takes --verbose: show libbpf's own messages (warnings, the verifier's log).
 
 Exit codes: 0 ok; 1 the operation failed (not a pinned map, not cgroup storage, a kernel
 refusal: any error kind not listed under 3), or a bug (printed with its stack); 2 bad command
@@ -33,8 +38,16 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => { const m = await import("./demo.ts"); return { run: m.demo, help: DEMO_HELP }; },
 };
 
-async function main(argv: string[]): Promise<number> {
+async function main(args: string[]): Promise<number> {
+  // libbpf prints warnings of its own (and the verifier's log) to stderr; cgstore's one-line
+  // errors say what failed, so libbpf's voice is only for --verbose.
+  const argv = args.filter((a) => a !== "--verbose");
+  setLibbpfLogging(argv.length < args.length);
   const [name, ...rest] = argv;
+  if (name === "--version" || name === "-V") {
+    console.log(`cgstore ${VERSION}`);
+    return Exit.OK;
+  }
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {
     console.log(HELP);
     return name === undefined ? Exit.USAGE : Exit.OK;

@@ -11,6 +11,7 @@ import {
 import { nativeBuild } from "./native.ts";
 import { UsageError } from "./errors.ts";
 import { applyLayoutChoice, LAYOUT_OPTIONS, layoutChoice, type LayoutChoice } from "./layout-options.ts";
+import { cgroupDirArg } from "./cgroup-paths.ts";
 
 
 /** Every cgroup under `dir` (inclusive) with its id, as byte paths (names may be any bytes). */
@@ -42,7 +43,12 @@ export function sourceFrom(
   if ((values.cgroup === undefined) === (values.map === undefined)) {
     throw new UsageError(`${command} needs exactly one of --cgroup <dir> or --map <pinned map path>`, help);
   }
-  return { cgroup: values.cgroup, map: values.map, layout: layoutChoice(values, help), command };
+  return {
+    cgroup: values.cgroup === undefined ? undefined : cgroupDirArg(values.cgroup, help),
+    map: values.map,
+    layout: layoutChoice(values, help),
+    command,
+  };
 }
 
 export class Source {

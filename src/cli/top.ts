@@ -1,10 +1,10 @@
 /** `cgstore top`: the busiest cgroups by per-second rate, redrawn in place. */
-import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { attachTypeName } from "../index.ts";
 import { cgroupPathResolver } from "./cgroup-paths.ts";
 import { table } from "./format.ts";
 import { UsageError } from "./errors.ts";
+import { listenForQuit } from "./quit.ts";
 import { Source, SOURCE_OPTIONS, sourceFrom } from "./source.ts";
 
 export const TOP_HELP = `Usage: cgstore top --cgroup <dir> [options]
@@ -18,7 +18,7 @@ a terminal; one block per refresh otherwise).
   --sort <field>      field to rank by (default: bytes if the value has it, else the first)
   -n <rows>           rows to show, default 20
   --interval <s>      seconds between refreshes, default 1
-  --iterations <k>    stop after <k> refreshes (default: until Ctrl-C)
+  --iterations <k>    stop after <k> refreshes (default: until q or Ctrl-C)
   -h, --help          this text`;
 
 const fmtRate = (r: number) => (Number.isNaN(r) ? "-" : r >= 100 ? String(Math.round(r)) : r.toFixed(1));
@@ -54,16 +54,14 @@ export async function top(argv: string[]): Promise<number> {
     await source.close();
     throw new UsageError(`--sort ${sortField}: the map's fields are ${c.fields.join(", ")}`, TOP_HELP);
   }
-  let stop = false;
-  const onSignal = () => (stop = true);
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  using quit = listenForQuit();
   const tty = process.stdout.isTTY === true;
   const values_ = new Float64Array(c.fields.length), rates = new Float64Array(c.fields.length);
   try {
     await c.poll();
-    for (let k = 0; k < iterations && !stop; k++) {
-      await sleep(interval);
+    for (let k = 0; k < iterations && !quit.stopped; k++) {
+      await quit.sleep(interval);
+      if (quit.stopped) break;
       source.refresh();
       await c.poll();
       const pathOf = cgroupPathResolver();
@@ -88,8 +86,6 @@ export async function top(argv: string[]): Promise<number> {
       process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
     }
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
     await source.close();
   }
   return 0;

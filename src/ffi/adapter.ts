@@ -14,6 +14,10 @@ import { libbpfMissing } from "./load-error.ts";
 import { cString, posixCalls } from "./posix.ts";
 import { DIRENT64, encodeOpenFlagsOpts } from "./structs.ts";
 
+/** `BPF_CGROUP_MAX_PROGS`: no cgroup holds more programs at one attach type. */
+const MAX_CGROUP_PROGS = 64;
+const BPF_F_QUERY_EFFECTIVE = 1;
+
 type LibbpfSymbols = Symbols<typeof LIBBPF_SYMBOLS>;
 
 /** Opens libbpf and libc through `rt` and returns the adapter; a missing libbpf is an environment error. */
@@ -30,6 +34,7 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
   const readName = (p: NativeHandle | null) => (p === null ? "" : rt.readCString(p));
   const u64 = rt.u64;
   const lookupFlags = lib.bpf_map_lookup_elem_flags, update = lib.bpf_map_update_elem;
+  let defaultPrinter: NativeHandle | null = null, printerSaved = false;
 
   /** A copy of a `struct btf *`'s raw bytes (then freed), or -errno when libbpf returned none. */
   function rawBtf(btf: NativeHandle | null): Uint8Array | number {
@@ -83,6 +88,26 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
     progAttach: (prog, target, type, flags) => lib.bpf_prog_attach(prog, target, type, flags),
     progDetach2: (prog, target, type) => lib.bpf_prog_detach2(prog, target, type),
     linkCreate: (prog, target, type) => lib.bpf_link_create(prog, target, type, null),
+    linkDetach: (fd) => lib.bpf_link_detach(fd),
+    progQuery: (target, type, effective) => {
+      const flags = new Uint32Array(new ArrayBuffer(4)), count = new Uint32Array(new ArrayBuffer(4));
+      let ids = new Uint32Array(new ArrayBuffer(4 * MAX_CGROUP_PROGS));
+      count[0] = ids.length;
+      const rc = lib.bpf_prog_query(target, type, effective ? BPF_F_QUERY_EFFECTIVE : 0, flags, ids, count);
+      if (rc < 0) return rc;
+      ids = ids.subarray(0, Math.min(count[0]!, ids.length));
+      return { flags: flags[0]!, ids: Array.from(ids) };
+    },
+    setPrint: (on) => {
+      // libbpf_set_print returns the printer it replaces: the first call hands us libbpf's own
+      // default printer, kept to put back.
+      const previous = lib.libbpf_set_print(on ? defaultPrinter : null);
+      if (!printerSaved) {
+        printerSaved = true;
+        defaultPrinter = previous;
+        if (on) lib.libbpf_set_print(defaultPrinter);
+      }
+    },
     numPossibleCpus: () => lib.libbpf_num_possible_cpus(),
     probeMapType: (type) => lib.libbpf_probe_bpf_map_type(type, null),
 

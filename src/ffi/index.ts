@@ -36,6 +36,7 @@ type Method = Exclude<keyof Libbpf, "path">;
 type Fn = (...args: never[]) => unknown;
 
 let bound: Libbpf | undefined;
+let printing: boolean | undefined;
 let failure: unknown;
 const stubs = new Map<string, Fn>();
 
@@ -52,8 +53,25 @@ function load(): Libbpf {
     throw e;
   }
   for (const name of stubs.keys()) replaceStub(name as Method, bound);
+  if (printing !== undefined) bound.setPrint(printing);
   (libbpf as { path: string }).path = bound.path;
   return bound;
+}
+
+/**
+ * Turns libbpf's own messages (its warnings, and the verifier's log when a load fails) on or
+ * off, process-wide. On by default: libbpf prints warnings to stderr, as it does for C programs.
+ * The `cgstore` command turns them off unless `--verbose`. Opens nothing: when libbpf is not
+ * open yet, the setting is applied as it opens.
+ */
+export function setLibbpfLogging(on: boolean): void {
+  printing = on;
+  if (bound) bound.setPrint(on);
+}
+
+/** Whether libbpf's own messages are on (see {@link setLibbpfLogging}). */
+export function libbpfLogging(): boolean {
+  return printing ?? true;
 }
 
 /**
@@ -98,6 +116,9 @@ export const libbpf: Libbpf = {
   progAttach: stub("progAttach"),
   progDetach2: stub("progDetach2"),
   linkCreate: stub("linkCreate"),
+  linkDetach: stub("linkDetach"),
+  progQuery: stub("progQuery"),
+  setPrint: stub("setPrint"),
   numPossibleCpus: stub("numPossibleCpus"),
   probeMapType: stub("probeMapType"),
   objectOpenFile: stub("objectOpenFile"),

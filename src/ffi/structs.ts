@@ -112,6 +112,65 @@ export function decodeMapInfo(bytes: Uint8Array): RawMapInfo {
 }
 
 /**
+ * `struct bpf_link_info` (uapi linux/bpf.h): type @0, id @4, prog_id @8, then a union aligned
+ * to 8 @16, whose cgroup member is `cgroup_id` u64 @16, `attach_type` u32 @24. The kernel
+ * copies out no more than the buffer holds, so 32 zero bytes suffice on every kernel.
+ */
+export const LINK_INFO = { size: 32, type: 0, id: 4, progId: 8, cgroupId: 16, attachType: 24 } as const;
+
+/** `enum bpf_link_type` values cgstore tells apart. */
+export const LinkType = { CGROUP: 3 } as const;
+
+/** The `struct bpf_link_info` fields cgstore uses (the cgroup ones are 0 for other link types). */
+export interface RawLinkInfo {
+  type: number;
+  id: number;
+  progId: number;
+  cgroupId: number;
+  attachType: number;
+}
+
+/** The fields of a `struct bpf_link_info` the kernel filled in. */
+export function decodeLinkInfo(bytes: Uint8Array): RawLinkInfo {
+  const v = view(bytes);
+  return {
+    type: v.getUint32(LINK_INFO.type, true),
+    id: v.getUint32(LINK_INFO.id, true),
+    progId: v.getUint32(LINK_INFO.progId, true),
+    cgroupId: u64At(v, LINK_INFO.cgroupId),
+    attachType: v.getUint32(LINK_INFO.attachType, true),
+  };
+}
+
+/**
+ * `struct bpf_prog_info` (uapi linux/bpf.h), its head: type @0, id @4, …, name[16] @64. The
+ * kernel copies out no more than the buffer holds (80 zero bytes reach the name).
+ */
+export const PROG_INFO = { size: 80, type: 0, id: 4, name: 64, nameLength: 16 } as const;
+
+/** The `struct bpf_prog_info` fields cgstore uses. */
+export interface RawProgInfo {
+  type: number;
+  id: number;
+  name: string;
+}
+
+/** The fields of a `struct bpf_prog_info` the kernel filled in. */
+export function decodeProgInfo(bytes: Uint8Array): RawProgInfo {
+  const v = view(bytes);
+  return {
+    type: v.getUint32(PROG_INFO.type, true),
+    id: v.getUint32(PROG_INFO.id, true),
+    name: cStringAt(bytes, PROG_INFO.name, PROG_INFO.nameLength),
+  };
+}
+
+/** A zero-filled buffer of `size` bytes for `bpf_obj_get_info_by_fd` to fill. */
+export function infoBuffer(size: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(size));
+}
+
+/**
  * `struct linux_dirent64` / glibc `struct dirent64`: `d_ino` u64 @0, `d_off` @8, `d_reclen` u16
  * @16 (the whole record's length), `d_type` u8 @18, `d_name` NUL-terminated @19.
  */

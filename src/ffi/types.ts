@@ -49,6 +49,19 @@ export interface Libbpf {
   progAttach(progFd: number, targetFd: number, attachType: number, flags: number): number;
   progDetach2(progFd: number, targetFd: number, attachType: number): number;
   linkCreate(progFd: number, targetFd: number, attachType: number): number;
+  /** `bpf_link_detach` (BPF_LINK_DETACH, kernel ≥ 5.9): 0 or `-errno`. */
+  linkDetach(linkFd: number): number;
+  /**
+   * `bpf_prog_query` of a cgroup fd at `attachType`: the cgroup's own attach flags and the ids
+   * of the programs attached there (with `effective`, those that run there, ancestors'
+   * included), or `-errno`.
+   */
+  progQuery(targetFd: number, attachType: number, effective: boolean): { flags: number; ids: number[] } | number;
+  /**
+   * Turns libbpf's own messages (warnings, the verifier log) on (libbpf's default printer, to
+   * stderr) or off (`libbpf_set_print(NULL)`). Process-wide.
+   */
+  setPrint(on: boolean): void;
   numPossibleCpus(): number;
   /** `libbpf_probe_bpf_map_type`: 1 when this process can create maps of `mapType`, 0 when not, or `-errno`. */
   probeMapType(mapType: number): number;

@@ -12,6 +12,7 @@ import { layoutFromObjectFile } from "../btf/object-file.ts";
 import type { AggregateRules, DecodedStruct, FieldPath, Schema } from "../btf/schema.ts";
 import { Field } from "./field.ts";
 import { closeWhenCollected, disarm } from "../finalize.ts";
+import { pinFd } from "../pin.ts";
 import type { MapInfo } from "./info.ts";
 import { fdAccess, type MapAccess } from "./source.ts";
 
@@ -181,15 +182,8 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
 
   /** Pins the map at `path` on a bpf filesystem (e.g. `/sys/fs/bpf/my_map`). */
   pin(path: string): void {
-    if (typeof path !== "string") throw new TypeError(`pin: path must be a string; got ${typeof path}`);
     if (this.fdNumber < 0) throw closedError("pin", `map "${this.info.name}"`);
-    const rc = libbpf.objPin(this.fdNumber, path);
-    if (rc < 0) {
-      throw bpfError("pin", rc, `bpf_obj_pin(${path})`,
-        rc === -17 ? `${path} already exists` : rc === -1 || rc === -22
-          ? `${path} must be inside a mounted bpf filesystem (mount -t bpf bpf /sys/fs/bpf)`
-          : undefined);
-    }
+    pinFd(this.fdNumber, path, `map "${this.info.name}"`);
   }
 
   /**

@@ -50,7 +50,7 @@ export function fdAccess(fd: number): MapAccess {
 const BPF_FS_MAGIC = 0xcafe4a11;
 
 /** Whether `path` (or, if it does not exist, its directory) is on a bpf filesystem. */
-function onBpffs(path: string): boolean {
+export function onBpffs(path: string): boolean {
   for (const p of [path, dirname(path)]) {
     try {
       return statfsSync(p).type === BPF_FS_MAGIC;
@@ -62,7 +62,7 @@ function onBpffs(path: string): boolean {
 }
 
 /** `bpf-map`, `bpf-prog`, `bpf-link`… from the fd's anon inode name, or null for other files. */
-function fdKind(fd: number): string | null {
+export function fdKind(fd: number): string | null {
   // readlink through libc: a runtime's own file API may ask for permission (Deno: /proc needs -A).
   const target = readLink(`/proc/self/fd/${fd}`);
   if (target === null) return "bpf-map"; // no /proc: let bpf_obj_get_info_by_fd decide

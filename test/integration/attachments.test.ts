@@ -9,13 +9,7 @@ import { describe, expect, test, afterEach } from "../helpers/harness.ts";
 import { BpfObject, cgroupId, removeCgroupTree } from "../../src/index.ts";
 import { bpf, isDeno, native, scriptArgv } from "../helpers/env.ts";
 import { cleanup, closeLater, testCgroup, track } from "../helpers/fixture.ts";
-
-/** Programs attached to the cgroup at `path`, as bpftool sees them (not through cgstore). */
-function attachedTo(path: string): { id: number; name: string; attach_type: string }[] {
-  const r = spawnSync("bpftool", ["-j", "cgroup", "show", path], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`bpftool cgroup show ${path}: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim() || "[]"); // bpftool prints only a newline for none
-}
+import { attachedTo, hasBpftool } from "../helpers/bpftool.ts";
 
 const fixture = (name: string) => resolve(import.meta.dirname, "../fixtures", name);
 
@@ -28,7 +22,7 @@ function runFixture(name: string, args: string[]) {
   return r.stdout;
 }
 
-describe.skipIf(!bpf.ok || spawnSync("bpftool", ["version"]).status !== 0)("attachments", () => {
+describe.skipIf(!bpf.ok || !hasBpftool)("attachments", () => {
   afterEach(cleanup);
 
   test("detach() of a prog_attach made by path leaves a new cgroup at that path alone", () => {

@@ -9,34 +9,10 @@ import {
 } from "../../src/index.ts";
 import { libbpf } from "../../src/ffi/index.ts";
 import { toJson } from "../../src/cli/format.ts";
-import { bpf, CLI, native, scriptArgv, spawnCli } from "../helpers/env.ts";
+import { bpf, native, scriptArgv, spawnCli } from "../helpers/env.ts";
+import { cli, hasSetpriv, nobodyCanRun, STACK_FRAME } from "../helpers/cli.ts";
 import { cleanup, closeLater, sendUdp, testCgroup, testPinPath, track, waitFor } from "../helpers/fixture.ts";
 
-
-type As = "root" | "without-caps" | "nobody";
-
-/**
- * Runs `cgstore <args>`. `without-caps`: uid 0 with every capability dropped. `nobody`: uid and
- * gid 65534, no groups (needs a checkout and runtime nobody can read: not one under /root).
- */
-function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; as?: As } = {}) {
-  const drop: Record<As, string[]> = {
-    root: [],
-    "without-caps": ["--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all"],
-    nobody: ["--reuid=65534", "--regid=65534", "--clear-groups"],
-  };
-  const as = opts.as ?? "root";
-  const [cmd, argv] = as === "root"
-    ? [process.execPath, scriptArgv(CLI, args).slice(1)]
-    : ["setpriv", [...drop[as], ...scriptArgv(CLI, args)]];
-  const r = spawnSync(cmd, argv, { encoding: "utf8", env: opts.env ?? process.env });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-const hasSetpriv = spawnSync("setpriv", ["--help"]).status === 0;
-const nobodyCanRun = hasSetpriv && cli(["--help"], { as: "nobody" }).code === 0;
-/** A stack frame line (`    at f (file:1:2)`): cgstore errors are reported without one. */
-const STACK_FRAME = /^\s+at /m;
 
 const demoDirs = () => readdirSync(cgroupRoot()).filter((n) => n.startsWith("cgstore-demo-"));
 

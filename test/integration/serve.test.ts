@@ -5,28 +5,14 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { cgroupRoot } from "../../src/index.ts";
 import { escapeLabel } from "../../src/collector/exposition.ts";
-import { bpf, native, spawnCli } from "../helpers/env.ts";
+import { bpf, native } from "../helpers/env.ts";
+import { startServe } from "../helpers/serve.ts";
 import { cleanup, testCgroup, UDP_IPV4_OVERHEAD } from "../helpers/fixture.ts";
 
 const PROMTOOL = ["promtool", "/usr/bin/promtool"].find((p) => spawnSync(p, ["--version"]).status === 0);
 const BPFTOOL = ["bpftool", "/usr/sbin/bpftool"].find((b) => spawnSync(b, ["version"]).status === 0);
 if (bpf.ok && process.env.CI === "true" && (!PROMTOOL || !BPFTOOL)) {
   throw new Error("promtool and bpftool are needed under CI=true: scripts/setup.sh installs them");
-}
-
-/** Starts `cgstore serve` on a free port; resolves with the process and its base URL. */
-async function startServe(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawnCli(["serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let err = "";
-  proc.stderr!.on("data", (d: Buffer) => (err += d));
-  const url = await new Promise<string>((ok, fail) => {
-    proc.stdout!.on("data", (d: Buffer) => {
-      const m = /(http:\/\/\S+)\/metrics/.exec(d.toString());
-      if (m) ok(m[1]!);
-    });
-    proc.once("exit", (code) => fail(new Error(`serve exited ${code}: ${err}`)));
-  });
-  return { proc, url };
 }
 
 function udp(dir: Buffer | string, count: number, size: number) {
