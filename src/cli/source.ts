@@ -6,9 +6,8 @@ import {
   closeFd, inodeOf, inodeOfFd, joinBytes, listDir, openDirectory, toBytePath, type BytePath,
 } from "../bytepath.ts";
 import {
-  BpfObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
+  BpfObject, bundledObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
 } from "../index.ts";
-import { nativeBuild } from "./native.ts";
 import { UsageError } from "./errors.ts";
 
 
@@ -62,7 +61,7 @@ export class Source {
     const dir = opts.cgroup === undefined ? undefined : cgroupPath(opts.cgroup);
     let obj: BpfObject | undefined, map: AnyStorageMap | undefined, s: Source | undefined;
     try {
-      obj = dir === undefined ? undefined : BpfObject.open(nativeBuild("counter.bpf.o")).load();
+      obj = dir === undefined ? undefined : BpfObject.open(bundledObject("counter.bpf.o")).load();
       map = obj ? obj.map("pcpu_stats") : openMap(opts.map!);
       const collector = await Collector.create(map, { workers: opts.workers ?? 0, capacity: 65536 });
       s = new Source(map, collector, obj, dir);

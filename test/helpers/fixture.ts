@@ -7,7 +7,7 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { Cgroup, cgroupRoot, removeCgroupTree, type CgroupAttachment } from "../../src/index.ts";
-import { native } from "./env.ts";
+import { spawnUdpTraffic, udpTrafficArgv } from "../../src/cli/udp-traffic.ts";
 
 export const PREFIX = "cgstore-test-";
 // pid, then a per-module nonce: Deno runs each test file as its own module instance in one
@@ -90,11 +90,18 @@ export const UDP_IPV4_OVERHEAD = 28;
 
 /**
  * Runs `count` UDP datagrams of `size` payload bytes over 127.0.0.1 from a process inside
- * `cg` (sender and receiver sockets both belong to it), waiting for each to arrive.
+ * `cg` (sender and receiver sockets both belong to it), waiting for each to arrive: the demo's
+ * traffic child (src/cli/udp-traffic.ts), started with the runtime running the tests.
  */
-export function sendUdp(cg: Cgroup, count: number, size: number): void {
-  const r = spawnSync(native("udp_traffic"), [cg.path, String(count), String(size)], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`udp_traffic failed (${r.status}): ${r.stderr}`);
+export function sendUdp(cg: Cgroup | string, count: number, size: number): void {
+  const [cmd, ...argv] = udpTrafficArgv(typeof cg === "string" ? cg : cg.path, count, size);
+  const r = spawnSync(cmd!, argv, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`udp traffic child failed (${r.status}): ${r.stderr}`);
+}
+
+/** {@link sendUdp} without blocking this process (for traffic while a Collector polls). */
+export function sendUdpAsync(cg: Cgroup | string, count: number, size: number): Promise<void> {
+  return spawnUdpTraffic(typeof cg === "string" ? cg : cg.path, count, size);
 }
 
 /** Polls `fn` until it returns true, up to `ms`. */
