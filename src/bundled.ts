@@ -51,6 +51,9 @@ export function bundledObject(name: BundledObjectName): string {
   }
   const embedded = embeddedPath(name);
   if (embedded !== null) return embedded;
+  if (isCompiledBinary()) {
+    throw environmentError("open", `this executable carries no ${name}`, "build it with `npm run build:binary`, which embeds the BPF objects");
+  }
   const url = new URL(`../native/build/${name}`, import.meta.url);
   if (url.protocol !== "file:") {
     throw environmentError("open", `the bundled ${name} has no local path: cgstore was loaded from ${url.origin}`,

@@ -8,13 +8,14 @@
  *   files unpacked into the project (`vendor/cgstore`, mapped to "cgstore" by deno.json's imports)
  *   and runs `deno run -A vendor/cgstore/src/cli/main.ts …`.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "../helpers/harness.ts";
 import { bpf, isDeno } from "../helpers/env.ts";
 import { cleanup, PREFIX, sendUdp, testCgroup } from "../helpers/fixture.ts";
+import { bareBin, bareEnv, sampleFor, scrapeOnce } from "../helpers/bare.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -29,14 +30,10 @@ function onPath(cmd: string): string | null {
 
 const NPM = onPath("npm");
 const RUNTIME = realpathSync(process.execPath);
-// What the installed package may use at run time besides the runtime: sh and the demo's
-// watchdog (sleep, seq, rmdir). Found by absolute path: this process's PATH is not theirs.
-const TOOLS = ["sh", "sleep", "seq", "rmdir"].map((t) => [t, ["/bin", "/usr/bin"].map((d) => join(d, t)).find(existsSync)] as const);
 const why = !NPM ? "no npm on PATH" : !existsSync(join(ROOT, "native/Makefile")) ? "not a checkout" : null;
 
 describe.skipIf(!bpf.ok || why !== null)(`the packed package, installed, with no compiler on PATH (${isDeno ? "Deno" : "Bun"})`, () => {
   let dir = "", bin = "", project = "", env: Record<string, string> = {};
-  const running: ChildProcess[] = [];
   /** argv of the installed `cgstore` command. */
   let cgstore: string[] = [];
   const run = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { cwd: project, env, encoding: "utf8", timeout: 30_000 });
@@ -47,13 +44,9 @@ describe.skipIf(!bpf.ok || why !== null)(`the packed package, installed, with no
     if (pack.status !== 0) throw new Error(`npm pack failed: ${pack.stderr}${pack.stdout}`);
     const tarball = join(dir, readdirSync(dir).find((f) => f.endsWith(".tgz"))!);
 
-    bin = join(dir, "bin");
-    mkdirSync(bin);
-    for (const [name, target] of TOOLS) if (target) symlinkSync(target, join(bin, name));
-    symlinkSync(RUNTIME, join(bin, isDeno ? "deno" : "bun"));
-    if (!isDeno) symlinkSync(RUNTIME, join(bin, "bunx")); // bun acts as bunx when called so
-    env = { PATH: bin, HOME: process.env.HOME ?? "/root" };
-    for (const k of ["LIBBPF_PATH", "DENO_DIR", "XDG_CACHE_HOME"]) if (process.env[k]) env[k] = process.env[k]!;
+    // The runtime, and bun as bunx too (it acts as bunx when called so).
+    bin = bareBin(join(dir, "bin"), isDeno ? { deno: RUNTIME } : { bun: RUNTIME, bunx: RUNTIME });
+    env = bareEnv(bin);
 
     project = join(dir, "project");
     mkdirSync(project);
@@ -73,7 +66,6 @@ describe.skipIf(!bpf.ok || why !== null)(`the packed package, installed, with no
   });
 
   afterEach(() => {
-    for (const p of running.splice(0)) p.kill("SIGKILL");
     cleanup();
   });
   afterAll(() => {
@@ -109,23 +101,9 @@ describe.skipIf(!bpf.ok || why !== null)(`the packed package, installed, with no
 
   test("cgstore serve --cgroup: /metrics scraped once", async () => {
     const cg = testCgroup("pkg-serve");
-    const proc = spawn(cgstore[0]!, [...cgstore.slice(1), "serve", "--cgroup", cg.path, "--port", "0"], { cwd: project, env, stdio: ["ignore", "pipe", "pipe"] });
-    running.push(proc);
-    let err = "";
-    proc.stderr!.on("data", (d: Buffer) => (err += d));
-    const url = await new Promise<string>((ok, fail) => {
-      proc.stdout!.on("data", (d: Buffer) => {
-        const m = /(http:\/\/\S+)\/metrics/.exec(d.toString());
-        if (m) ok(m[1]!);
-      });
-      proc.once("exit", (code) => fail(new Error(`serve exited ${code}: ${err}`)));
-    });
-    sendUdp(cg, 3, 10);
-    const res = await fetch(`${url}/metrics`);
-    const body = await res.text();
-    expect(res.status).toBe(200);
-    const label = cg.path.slice(cg.path.indexOf(PREFIX) - 1);
-    expect(body).toMatch(new RegExp(`^\\S+\\{[^}]*cgroup="${label}"[^}]*\\} 3$`, "m"));
+    const { status, body } = await scrapeOnce([...cgstore, "serve", "--cgroup", cg.path, "--port", "0"], { cwd: project, env }, () => sendUdp(cg, 3, 10));
+    expect(status).toBe(200);
+    expect(body).toMatch(sampleFor(cg.path, PREFIX, 3));
   });
 
   test("cgstore top --cgroup --iterations 1", () => {

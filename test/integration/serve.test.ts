@@ -7,6 +7,7 @@ import { cgroupRoot } from "../../src/index.ts";
 import { escapeLabel } from "../../src/collector/exposition.ts";
 import { bpf, spawnCli } from "../helpers/env.ts";
 import { cleanup, sendUdp, testCgroup, UDP_IPV4_OVERHEAD } from "../helpers/fixture.ts";
+import { serveUrl } from "../helpers/bare.ts";
 
 const PROMTOOL = ["promtool", "/usr/bin/promtool"].find((p) => spawnSync(p, ["--version"]).status === 0);
 const BPFTOOL = ["bpftool", "/usr/sbin/bpftool"].find((b) => spawnSync(b, ["version"]).status === 0);
@@ -17,16 +18,7 @@ if (bpf.ok && process.env.CI === "true" && (!PROMTOOL || !BPFTOOL)) {
 /** Starts `cgstore serve` on a free port; resolves with the process and its base URL. */
 async function startServe(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
   const proc = spawnCli(["serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let err = "";
-  proc.stderr!.on("data", (d: Buffer) => (err += d));
-  const url = await new Promise<string>((ok, fail) => {
-    proc.stdout!.on("data", (d: Buffer) => {
-      const m = /(http:\/\/\S+)\/metrics/.exec(d.toString());
-      if (m) ok(m[1]!);
-    });
-    proc.once("exit", (code) => fail(new Error(`serve exited ${code}: ${err}`)));
-  });
-  return { proc, url };
+  return { proc, url: await serveUrl(proc) };
 }
 
 function udp(dir: Buffer | string, count: number, size: number) {
