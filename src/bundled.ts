@@ -2,7 +2,7 @@
  * The BPF objects cgstore ships, compiled from `native/*.bpf.c` when the package is packed
  * (`prepack`) and found next to the module at run time: nothing is compiled on the user's machine.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { environmentError } from "./errors.ts";
 
@@ -65,4 +65,17 @@ export function bundledObject(name: BundledObjectName): string {
       "in a checkout build it with `make -C native` (npm run build:native); an installed package carries it (reinstall cgstore)");
   }
   return path;
+}
+
+/**
+ * The bytes of a bundled BPF object, for `BpfObject.open(bytes, name)`: read from the package or
+ * the binary, or fetched next to the module when cgstore was loaded over the network (JSR), where
+ * there is no file to give libbpf.
+ */
+export async function bundledObjectBytes(name: BundledObjectName): Promise<Uint8Array> {
+  const url = new URL(`../native/build/${name}`, import.meta.url);
+  if (url.protocol === "file:" || isCompiledBinary()) return readFileSync(bundledObject(name));
+  const res = await fetch(url);
+  if (!res.ok) throw environmentError("open", `cannot fetch ${url}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
 }

@@ -35,7 +35,7 @@ export type {
 export { decode, aggregateDecoded, type Decoded, type DecodeOptions } from "./btf/decode.ts";
 export { EncodedKey, type MapKey, type StorageKey, type StorageKeyLike } from "./maps/key.ts";
 export type { MapInfo } from "./maps/info.ts";
-export { bundledObject, BUNDLED_OBJECTS, type BundledObjectName } from "./bundled.ts";
+export { bundledObject, bundledObjectBytes, BUNDLED_OBJECTS, type BundledObjectName } from "./bundled.ts";
 export { BpfObject, BpfProgram, CgroupAttachment, type AttachMethod, type AttachOptions } from "./object.ts";
 export { Collector, type CollectorOptions, type PollResult } from "./collector/collector.ts";
 export { ResultsTable, SlotState, NO_ATTACH_TYPE, type ResultsTableInit } from "./collector/results.ts";

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import {
-  AttachType, BpfObject, bundledObject, Cgroup, CgroupStorageMap, ElemFlags, PerCpuCgroupStorageMap, cgroupRoot,
+  AttachType, BpfObject, bundledObjectBytes, Cgroup, CgroupStorageMap, ElemFlags, PerCpuCgroupStorageMap, cgroupRoot,
   removeCgroupTree, type CgroupAttachment,
 } from "../index.ts";
 import { table } from "./format.ts";
@@ -55,7 +55,7 @@ export async function demo(argv: string[]): Promise<number> {
     console.log(DEMO_HELP);
     return Exit.OK;
   }
-  const counterObject = bundledObject("counter.bpf.o");
+  const counterObject = await bundledObjectBytes("counter.bpf.o");
   const root = cgroupRoot();
   sweepStale(root);
   const started = performance.now();
@@ -81,7 +81,7 @@ export async function demo(argv: string[]): Promise<number> {
   process.once("SIGTERM", onSignal);
 
   try {
-    obj = BpfObject.open(counterObject).load();
+    obj = BpfObject.open(counterObject, "counter.bpf.o").load();
     using pcpu = PerCpuCgroupStorageMap.from(obj.map("pcpu_stats"));
     using shared = CgroupStorageMap.from(obj.map("shared_stats"));
     const packetsField = pcpu.field("packets"), bytesField = pcpu.field("bytes");

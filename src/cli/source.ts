@@ -6,7 +6,7 @@ import {
   closeFd, inodeOf, inodeOfFd, joinBytes, listDir, openDirectory, toBytePath, type BytePath,
 } from "../bytepath.ts";
 import {
-  BpfObject, bundledObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
+  BpfObject, bundledObjectBytes, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
 } from "../index.ts";
 import { UsageError } from "./errors.ts";
 
@@ -61,7 +61,7 @@ export class Source {
     const dir = opts.cgroup === undefined ? undefined : cgroupPath(opts.cgroup);
     let obj: BpfObject | undefined, map: AnyStorageMap | undefined, s: Source | undefined;
     try {
-      obj = dir === undefined ? undefined : BpfObject.open(bundledObject("counter.bpf.o")).load();
+      obj = dir === undefined ? undefined : BpfObject.open(await bundledObjectBytes("counter.bpf.o"), "counter.bpf.o").load();
       map = obj ? obj.map("pcpu_stats") : openMap(opts.map!);
       const collector = await Collector.create(map, { workers: opts.workers ?? 0, capacity: 65536 });
       s = new Source(map, collector, obj, dir);
