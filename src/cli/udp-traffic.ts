@@ -35,8 +35,8 @@ export function udpTrafficArgv(cgroupDir: string, count: number, size: number): 
  * Runs the traffic child for `dir` and resolves when it is done; rejects with its stderr if it
  * fails. Asynchronous, so a caller's signal handlers (the demo's cleanup) still run meanwhile.
  */
-export function spawnUdpTraffic(dir: string, count: number, size: number): Promise<void> {
-  const [cmd, ...argv] = udpTrafficArgv(dir, count, size);
+export function spawnUdpTraffic(dir: string, count: number, size: number, command = udpTrafficArgv(dir, count, size)): Promise<void> {
+  const [cmd, ...argv] = command;
   return new Promise((ok, fail) => {
     const child = spawn(cmd!, argv, { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
