@@ -10,6 +10,7 @@ import {
   AttachType, BpfObject, Cgroup, CgroupStorageMap, PerCpuCgroupStorageMap, removeCgroupTree,
   type CgroupAttachment,
 } from "../src/index.ts";
+import { udpTrafficArgv } from "../src/cli/udp-traffic.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const nativeBuild = (f: string) => resolve(ROOT, "native/build", f);
@@ -73,8 +74,9 @@ export class BenchFixture implements Disposable {
     }
     const sent = Math.min(busy, n);
     for (let i = 0; i < sent; i++) {
-      const r = spawnSync(nativeBuild("udp_traffic"), [this.cgroups[i]!.path, String(packetsEach), "64"]);
-      if (r.status !== 0) throw new Error(`udp_traffic: ${r.stderr}`);
+      const [cmd, ...argv] = udpTrafficArgv(this.cgroups[i]!.path, packetsEach, 64);
+      const r = spawnSync(cmd!, argv, { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`udp traffic child: ${r.stderr}`);
     }
     this.packets = sent * packetsEach;
   }

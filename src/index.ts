@@ -39,6 +39,7 @@ export type {
 export { decode, aggregateDecoded, type Decoded, type DecodeOptions } from "./btf/decode.ts";
 export { EncodedKey, type MapKey, type StorageKey, type StorageKeyLike } from "./maps/key.ts";
 export type { MapInfo } from "./maps/info.ts";
+export { bundledObject, bundledObjectBytes, BUNDLED_OBJECTS, type BundledObjectName } from "./bundled.ts";
 export { BpfObject, BpfProgram } from "./object.ts";
 export {
   CgroupAttachment, openLink, type AttachMethod, type AttachMode, type LinkInfo,

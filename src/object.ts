@@ -1,4 +1,5 @@
 /** BPF objects (`.bpf.o` files), their programs, and attaching programs to cgroups. */
+import { readFileSync } from "node:fs";
 import { libbpf, libbpfLogging, type NativeHandle } from "./ffi/index.ts";
 import { BpfError, BpfRuleError, bpfError, closedError } from "./errors.ts";
 import type { Cgroup } from "./cgroup/handle.ts";
@@ -10,13 +11,14 @@ import type { AttachMode, CgroupAttachment } from "./attach/attachment.ts";
 
 export type { AttachOptions } from "./attach/attach.ts";
 export { CgroupAttachment, openLink, type AttachMethod, type AttachMode, type LinkInfo } from "./attach/attachment.ts";
+import { EMBEDDED_ROOT } from "./bundled.ts";
 
 const LIBBPF_ERRNO_FORMAT = 4001;
 
 /**
  * A BPF ELF object opened with libbpf: `open` → `load` → `map(name)` / `program(name)`.
  * ```ts
- * using obj = BpfObject.open("native/build/counter.bpf.o").load();
+ * using obj = BpfObject.open(bundledObject("counter.bpf.o")).load();
  * using link = obj.program("count_egress").attachCgroup("/sys/fs/cgroup/app");
  * using stats = obj.map("pcpu_stats");
  * ```
@@ -25,28 +27,50 @@ const LIBBPF_ERRNO_FORMAT = 4001;
  * garbage collector collects it (its programs keep it alive while they are referenced).
  */
 export class BpfObject implements Disposable {
-  /** The `.bpf.o` file it was opened from. */
+  /** The `.bpf.o` file it was opened from (for one opened from bytes: the name given). */
   readonly path: string;
   private handle: NativeHandle | null;
   private loaded = false;
+  /** The ELF bytes of an object opened from memory: libbpf reads them in place until load. */
+  private readonly held: HeldObject;
 
-  private constructor(handle: NativeHandle, path: string) {
+  private constructor(handle: NativeHandle, path: string, elf: Uint8Array | null) {
     this.handle = handle;
     this.path = path;
-    releaseWhenCollected(this, closeObject, handle);
+    this.held = { handle, elf };
+    releaseWhenCollected(this, closeObject, this.held);
   }
 
-  /** Opens (parses) a `.bpf.o` file. Nothing reaches the kernel until `load()`. */
-  static open(path: string): BpfObject {
-    const handle = libbpf.objectOpenFile(path);
-    if (handle === null) {
-      const errno = libbpf.errno();
-      throw bpfError("open", errno, `bpf_object__open_file(${path})`,
-        errno === 2 ? "no such file (build the BPF objects: make -C native)"
-        : errno === LIBBPF_ERRNO_FORMAT ? "not a BPF ELF object (compile it with clang -target bpf)"
-        : undefined);
+  /**
+   * Opens (parses) a `.bpf.o` file, or an object's bytes (`name` labels it in messages).
+   * Nothing reaches the kernel until `load()`. A path under `/$bunfs/` (a file embedded in a
+   * `bun build --compile` binary, which only Bun can read) is read here and opened from memory.
+   */
+  static open(source: string | Uint8Array, name = "<memory>"): BpfObject {
+    if (typeof source !== "string") return BpfObject.openBytes(source, name);
+    if (source.startsWith(EMBEDDED_ROOT)) {
+      let bytes: Uint8Array;
+      try {
+        bytes = readFileSync(source);
+      } catch (e) {
+        const errno = Math.abs(Number((e as { errno?: unknown }).errno)) || 2;
+        throw bpfError("open", -errno, `read ${source}`, "a file embedded in this executable by `bun build --compile`");
+      }
+      return BpfObject.openBytes(bytes, source);
     }
-    return new BpfObject(handle, path);
+    const handle = libbpf.objectOpenFile(source);
+    if (handle === null) throw openError(source);
+    return new BpfObject(handle, source, null);
+  }
+
+  private static openBytes(bytes: Uint8Array, name: string): BpfObject {
+    // A copy in an ArrayBuffer of its own: a backing store the garbage collector never moves,
+    // kept alive with the object until libbpf is done with it.
+    const elf = new Uint8Array(new ArrayBuffer(bytes.byteLength));
+    elf.set(bytes);
+    const handle = libbpf.objectOpenMem(elf);
+    if (handle === null) throw openError(name);
+    return new BpfObject(handle, name, elf);
   }
 
   /** Creates the maps and loads every program into the kernel. */
@@ -59,6 +83,7 @@ export class BpfObject implements Disposable {
         : "libbpf's log is off: setLibbpfLogging(true) (cgstore --verbose) shows the reason and any verifier log");
     }
     this.loaded = true;
+    this.held.elf = null; // loading ends libbpf's use of the ELF bytes
     return this;
   }
 
@@ -105,6 +130,7 @@ export class BpfObject implements Disposable {
     disarm(this);
     libbpf.objectClose(this.handle);
     this.handle = null;
+    this.held.elf = null;
   }
 
   [Symbol.dispose](): void {
@@ -123,8 +149,22 @@ export class BpfObject implements Disposable {
   }
 }
 
-function closeObject(handle: NativeHandle): void {
-  libbpf.objectClose(handle);
+/** What the leak net closes: the libbpf object, and the bytes it may still read until then. */
+interface HeldObject {
+  readonly handle: NativeHandle;
+  elf: Uint8Array | null;
+}
+
+function closeObject(held: HeldObject): void {
+  libbpf.objectClose(held.handle);
+}
+
+function openError(what: string): BpfError {
+  const errno = libbpf.errno();
+  return bpfError("open", errno, `bpf_object__open(${what})`,
+    errno === 2 ? "no such file (in a checkout, build the BPF objects: make -C native)"
+    : errno === LIBBPF_ERRNO_FORMAT ? "not a BPF ELF object (compile it with clang -target bpf)"
+    : undefined);
 }
 
 /** A program of a `BpfObject`. */

@@ -4,24 +4,25 @@
  * SIGKILL, links die with the process and a watchdog removes the cgroups).
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import {
-  AttachType, BpfObject, Cgroup, CgroupStorageMap, ElemFlags, PerCpuCgroupStorageMap, cgroupRoot, removeCgroupTree,
-  type CgroupAttachment,
+  AttachType, BpfObject, bundledObjectBytes, Cgroup, CgroupStorageMap, ElemFlags, PerCpuCgroupStorageMap, cgroupRoot,
+  removeCgroupTree, type CgroupAttachment,
 } from "../index.ts";
 import { table } from "./format.ts";
 import { Exit } from "./errors.ts";
-import { nativeBuild } from "./native.ts";
+import { spawnUdpTraffic } from "./udp-traffic.ts";
 
 /** `cgstore demo --help`; printing it loads nothing (libbpf opens on first use). */
 export const DEMO_HELP = `Usage: cgstore demo
 
-Loads the bundled counter program (native/counter.bpf.o: a per-CPU map and a spin-locked shared
-map, 16-byte keys), creates three cgroups, attaches it at ingress and egress, sends a known
-amount of UDP traffic over 127.0.0.1 from inside each cgroup, prints what the maps hold, and
-removes everything it made. Needs root. Exit code 4 if the maps disagree with the traffic sent.`;
+Loads the bundled counter program (counter.bpf.o, shipped compiled: a per-CPU map and a
+spin-locked shared map, 16-byte keys), creates three cgroups, attaches it at ingress and egress,
+sends a known amount of UDP traffic over 127.0.0.1 from a child process inside each cgroup,
+prints what the maps hold, and removes everything it made. Needs root. Exit code 4 if the maps
+disagree with the traffic sent.`;
 
 const PREFIX = "cgstore-demo-";
 /** name, datagrams, payload bytes: different per cgroup so the table is visibly right. */
@@ -54,7 +55,7 @@ export async function demo(argv: string[]): Promise<number> {
     console.log(DEMO_HELP);
     return Exit.OK;
   }
-  const counterObject = nativeBuild("counter.bpf.o"), trafficTool = nativeBuild("udp_traffic");
+  const counterObject = await bundledObjectBytes("counter.bpf.o");
   const root = cgroupRoot();
   sweepStale(root);
   const started = performance.now();
@@ -80,7 +81,7 @@ export async function demo(argv: string[]): Promise<number> {
   process.once("SIGTERM", onSignal);
 
   try {
-    obj = BpfObject.open(counterObject).load();
+    obj = BpfObject.open(counterObject, "counter.bpf.o").load();
     using pcpu = PerCpuCgroupStorageMap.from(obj.map("pcpu_stats"));
     using shared = CgroupStorageMap.from(obj.map("shared_stats"));
     const packetsField = pcpu.field("packets"), bytesField = pcpu.field("bytes");
@@ -97,10 +98,7 @@ export async function demo(argv: string[]): Promise<number> {
       console.error(`demo: attached, pausing ${pause} ms`);
       await sleep(pause);
     }
-    for (const g of groups) {
-      const r = spawnSync(trafficTool, [g.cg.path, String(g.count), String(g.size)], { encoding: "utf8" });
-      if (r.status !== 0) throw new Error(`traffic generator failed in ${g.cg.path}: ${r.stderr}`);
-    }
+    for (const g of groups) await spawnUdpTraffic(g.cg.path, g.count, g.size);
 
     let agree = true;
     const rows: string[][] = [];

@@ -6,9 +6,8 @@ import {
   closeFd, inodeOf, inodeOfFd, joinBytes, listDir, openDirectory, toBytePath, type BytePath,
 } from "../bytepath.ts";
 import {
-  BpfObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
+  BpfObject, bundledObjectBytes, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
 } from "../index.ts";
-import { nativeBuild } from "./native.ts";
 import { UsageError } from "./errors.ts";
 import { applyLayoutChoice, LAYOUT_OPTIONS, layoutChoice, type LayoutChoice } from "./layout-options.ts";
 import { cgroupDirArg } from "./cgroup-paths.ts";
@@ -70,7 +69,7 @@ export class Source {
     const dir = opts.cgroup === undefined ? undefined : cgroupPath(opts.cgroup);
     let obj: BpfObject | undefined, map: AnyStorageMap | undefined, s: Source | undefined;
     try {
-      obj = dir === undefined ? undefined : BpfObject.open(nativeBuild("counter.bpf.o")).load();
+      obj = dir === undefined ? undefined : BpfObject.open(await bundledObjectBytes("counter.bpf.o"), "counter.bpf.o").load();
       // --map only reads: read-only, so a pin this user can read (0644) suffices. (The bundled
       // counter's map falls back to its object file's BTF by itself.)
       map = obj ? obj.map("pcpu_stats") : openMap(opts.map!, { access: "read" });

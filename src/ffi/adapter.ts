@@ -112,6 +112,7 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
     probeMapType: (type) => lib.libbpf_probe_bpf_map_type(type, null),
 
     objectOpenFile: (p) => lib.bpf_object__open_file(cString(p), null),
+    objectOpenMem: (elf) => lib.bpf_object__open_mem(elf, elf.byteLength, null),
     objectLoad: (obj) => lib.bpf_object__load(obj),
     objectClose: (obj) => lib.bpf_object__close(obj),
     objectFindMapByName: (obj, name) => lib.bpf_object__find_map_by_name(obj, cString(name)),

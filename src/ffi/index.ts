@@ -122,6 +122,7 @@ export const libbpf: Libbpf = {
   numPossibleCpus: stub("numPossibleCpus"),
   probeMapType: stub("probeMapType"),
   objectOpenFile: stub("objectOpenFile"),
+  objectOpenMem: stub("objectOpenMem"),
   objectLoad: stub("objectLoad"),
   objectClose: stub("objectClose"),
   objectFindMapByName: stub("objectFindMapByName"),

@@ -47,6 +47,7 @@ export const LIBBPF_SYMBOLS = {
   libbpf_num_possible_cpus: { params: [], result: "i32" },
   libbpf_probe_bpf_map_type: { params: ["i32", "handle"], result: "i32" },
   bpf_object__open_file: { params: ["bytes", "handle"], result: "handle" },
+  bpf_object__open_mem: { params: ["bytes", "size", "handle"], result: "handle" },
   bpf_object__load: { params: ["handle"], result: "i32" },
   bpf_object__close: { params: ["handle"], result: "void" },
   bpf_object__find_map_by_name: { params: ["handle", "bytes"], result: "handle" },

@@ -67,6 +67,11 @@ export interface Libbpf {
   probeMapType(mapType: number): number;
 
   objectOpenFile(path: string): NativeHandle | null;
+  /**
+   * `bpf_object__open_mem`: libbpf parses `elf` in place, so the caller must keep the buffer
+   * alive (and unmoved: an ArrayBuffer's own backing store) until the object is loaded or closed.
+   */
+  objectOpenMem(elf: Uint8Array): NativeHandle | null;
   objectLoad(obj: NativeHandle): number;
   objectClose(obj: NativeHandle): void;
   objectFindMapByName(obj: NativeHandle, name: string): NativeHandle | null;

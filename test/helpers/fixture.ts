@@ -4,10 +4,11 @@
  * leftovers from killed runs at start) removes it even when a test fails.
  */
 import { existsSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
 import { Cgroup, cgroupRoot, removeCgroupTree, type CgroupAttachment } from "../../src/index.ts";
-import { native } from "./env.ts";
+import { spawnUdpTraffic, udpTrafficArgv } from "../../src/cli/udp-traffic.ts";
+import { isDeno } from "./env.ts";
 
 export const PREFIX = "cgstore-test-";
 // pid, then a per-module nonce: Deno runs each test file as its own module instance in one
@@ -88,13 +89,31 @@ export function sweepStale(): void {
 /** UDP header + IPv4 header: what skb->len adds to the payload at cgroup_skb hooks. */
 export const UDP_IPV4_OVERHEAD = 28;
 
+// Under Deno the tests' traffic child runs on Bun when it is there (node_modules/.bin): a Deno
+// child takes ~80 ms to start, Bun's ~35 ms, and a run starts ~40 of them (measured: the Deno
+// suite +5 s). The demo and the package test still run Deno's own child under deno test.
+const BUN = resolve(import.meta.dirname, "../../node_modules/.bin/bun");
+const TRAFFIC_SCRIPT = resolve(import.meta.dirname, "../../src/cli/udp-traffic.ts");
+function trafficArgv(dir: string, count: number, size: number): string[] {
+  if (isDeno && existsSync(BUN)) return [BUN, TRAFFIC_SCRIPT, dir, String(count), String(size)];
+  return udpTrafficArgv(dir, count, size);
+}
+
 /**
  * Runs `count` UDP datagrams of `size` payload bytes over 127.0.0.1 from a process inside
- * `cg` (sender and receiver sockets both belong to it), waiting for each to arrive.
+ * `cg` (sender and receiver sockets both belong to it), waiting for each to arrive: the demo's
+ * traffic child (src/cli/udp-traffic.ts), started with the runtime running the tests.
  */
-export function sendUdp(cg: Cgroup, count: number, size: number): void {
-  const r = spawnSync(native("udp_traffic"), [cg.path, String(count), String(size)], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`udp_traffic failed (${r.status}): ${r.stderr}`);
+export function sendUdp(cg: Cgroup | string, count: number, size: number): void {
+  const [cmd, ...argv] = trafficArgv(typeof cg === "string" ? cg : cg.path, count, size);
+  const r = spawnSync(cmd!, argv, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`udp traffic child failed (${r.status}): ${r.stderr}`);
+}
+
+/** {@link sendUdp} without blocking this process (for traffic while a Collector polls). */
+export function sendUdpAsync(cg: Cgroup | string, count: number, size: number): Promise<void> {
+  const dir = typeof cg === "string" ? cg : cg.path;
+  return spawnUdpTraffic(dir, count, size, trafficArgv(dir, count, size));
 }
 
 /** Polls `fn` until it returns true, up to `ms`. */

@@ -222,7 +222,7 @@ describe.skipIf(!bpf.ok)("cgstore top", () => {
     const exited = new Promise<number | null>((ok) => child.once("exit", ok));
     for (let i = 0; i < 6; i++) {
       await sleep(150);
-      spawnSync(native("udp_traffic"), [`${top.path}/busy`, "50", "10"]);
+      sendUdp(`${top.path}/busy`, 50, 10);
     }
     expect(await exited).toBe(0);
     const blocks = out.split(/^pcpu_stats: top /m).filter((b) => b.trim() !== "");

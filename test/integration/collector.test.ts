@@ -1,23 +1,15 @@
 /** The collector: exact totals under load with Workers, seqlocked reads, keys that come and go. */
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, test } from "../helpers/harness.ts";
-import { spawn } from "node:child_process";
 import {
   AttachType, BpfError, BpfObject, Collector, MapFlags, PerCpuCgroupStorageMap, ResultsTable, SlotState, createMap,
   type Cgroup,
 } from "../../src/index.ts";
 import { bpf, native } from "../helpers/env.ts";
-import { cleanup, closeLater, testCgroup, track, UDP_IPV4_OVERHEAD, waitFor } from "../helpers/fixture.ts";
+import { cleanup, closeLater, sendUdpAsync, testCgroup, track, UDP_IPV4_OVERHEAD, waitFor } from "../helpers/fixture.ts";
 import { boundedKeys } from "../helpers/bounded-scan.ts";
 
 const { CGROUP_INET_EGRESS: EGRESS, CGROUP_INET_INGRESS: INGRESS } = AttachType;
-
-function sendUdpAsync(cg: Cgroup, count: number, size: number): Promise<void> {
-  return new Promise((ok, fail) => {
-    const p = spawn(native("udp_traffic"), [cg.path, String(count), String(size)], { stdio: "ignore" });
-    p.once("exit", (code) => (code === 0 ? ok() : fail(new Error(`udp_traffic exited ${code}`))));
-  });
-}
 
 describe("ResultsTable seqlock (no kernel needed)", () => {
   test("a reader never sees a row whose fields come from two different writes", async () => {

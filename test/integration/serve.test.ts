@@ -5,9 +5,9 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { cgroupRoot } from "../../src/index.ts";
 import { escapeLabel } from "../../src/collector/exposition.ts";
-import { bpf, native } from "../helpers/env.ts";
+import { bpf } from "../helpers/env.ts";
 import { startServe } from "../helpers/serve.ts";
-import { cleanup, testCgroup, UDP_IPV4_OVERHEAD } from "../helpers/fixture.ts";
+import { cleanup, sendUdp, testCgroup, UDP_IPV4_OVERHEAD } from "../helpers/fixture.ts";
 
 const PROMTOOL = ["promtool", "/usr/bin/promtool"].find((p) => spawnSync(p, ["--version"]).status === 0);
 const BPFTOOL = ["bpftool", "/usr/sbin/bpftool"].find((b) => spawnSync(b, ["version"]).status === 0);
@@ -16,8 +16,7 @@ if (bpf.ok && process.env.CI === "true" && (!PROMTOOL || !BPFTOOL)) {
 }
 
 function udp(dir: Buffer | string, count: number, size: number) {
-  const r = spawnSync(native("udp_traffic"), [String(dir), String(count), String(size)]);
-  if (r.status !== 0) throw new Error(`udp_traffic: ${r.stderr}`);
+  sendUdp(String(dir), count, size);
 }
 
 describe.skipIf(!bpf.ok)("cgstore serve", () => {

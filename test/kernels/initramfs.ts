@@ -136,7 +136,7 @@ function manifest(root: string): Manifest {
   const m = new Manifest();
   const busybox = which("busybox");
   if (!busybox) throw new Error("busybox not found; scripts/setup.sh installs busybox-static");
-  const binaries = [process.execPath, busybox, hostLibbpf(), join(root, "native/build/udp_traffic")];
+  const binaries = [process.execPath, busybox, hostLibbpf()];
   const tools = TOOLS.map(which).filter((p): p is string => p !== null);
   const libs = new Set<string>();
   for (const b of [...binaries, ...tools]) for (const l of sharedLibraries(b)) libs.add(l);
