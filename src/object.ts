@@ -12,6 +12,8 @@ import type { AttachMode, CgroupAttachment } from "./attach/attachment.ts";
 export type { AttachOptions } from "./attach/attach.ts";
 export { CgroupAttachment, openLink, type AttachMethod, type AttachMode, type LinkInfo } from "./attach/attachment.ts";
 import { EMBEDDED_ROOT } from "./bundled.ts";
+import { Btf } from "./btf/btf.ts";
+import { layoutFromBtfMaps } from "./btf/object-file.ts";
 
 const LIBBPF_ERRNO_FORMAT = 4001;
 
@@ -111,7 +113,10 @@ export class BpfObject implements Disposable {
     const fd = libbpf.dupCloexec(libbpf.mapFd(map));
     if (fd < 0) throw bpfError("open", fd, `map "${name}" of ${this.path}`);
     const handle = mapFromFd(fd, `map "${name}" of ${this.path}`);
-    handle.knowObjectFile(this.path, name); // its types, when the kernel's BTF cannot be read
+    // Its types, for when the kernel's BTF cannot be read (that needs CAP_SYS_ADMIN): the object's
+    // own BTF, copied now (the object may be closed first), parsed only if it is ever needed.
+    const raw = libbpf.objectBtfRaw(h);
+    if (typeof raw !== "number") handle.knowObjectLayout(() => layoutFromBtfMaps(new Btf(raw), name, this.path));
     return handle;
   }
 

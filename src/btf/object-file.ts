@@ -27,7 +27,16 @@ export function layoutFromObjectFile(file: string, mapName: string): Layout {
     throw bpfError("info", raw, `btf__parse_elf(${file})`,
       raw === -ENOENT ? `${file} does not exist or has no .BTF section (build it with clang -g)` : undefined);
   }
-  const btf = new Btf(raw);
+  return layoutFromBtfMaps(new Btf(raw), mapName, file);
+}
+
+/**
+ * The value layout of map `mapName` from an object's raw BTF (`what` names the object in
+ * messages): what `layoutFromObjectFile` does once the BTF is read, also for objects opened
+ * from memory. @internal
+ */
+export function layoutFromBtfMaps(btf: Btf, mapName: string, what: string): Layout {
+  const file = what;
   const maps = btfMaps(btf);
   const hit = maps.find((m) => m.name === mapName) ??
     maps.find((m) => m.name.slice(0, KERNEL_NAME_LENGTH) === mapName.slice(0, KERNEL_NAME_LENGTH));

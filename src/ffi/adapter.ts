@@ -37,7 +37,7 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
   let defaultPrinter: NativeHandle | null = null, printerSaved = false;
 
   /** A copy of a `struct btf *`'s raw bytes (then freed), or -errno when libbpf returned none. */
-  function rawBtf(btf: NativeHandle | null): Uint8Array | number {
+  function rawBtf(btf: NativeHandle | null, free = true): Uint8Array | number {
     if (btf === null) return -errno();
     try {
       const size = new Uint32Array(new ArrayBuffer(4));
@@ -45,7 +45,7 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
       if (data === null) return -errno();
       return rt.copyOut(data, size[0]!); // a copy: btf__free frees libbpf's
     } finally {
-      lib.btf__free(btf);
+      if (free) lib.btf__free(btf);
     }
   }
 
@@ -125,6 +125,11 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
 
     btfRawById: (id) => rawBtf(lib.btf__load_from_kernel_by_id(id)),
     btfRawFromElf: (p) => rawBtf(lib.btf__parse_elf(cString(p), null)),
+    // The object owns its BTF (freed by bpf_object__close): copied, not freed. NULL: no BTF (ENOENT).
+    objectBtfRaw: (obj) => {
+      const btf = lib.bpf_object__btf(obj);
+      return btf === null ? -2 : rawBtf(btf, false);
+    },
 
     readDir: (path) => {
       const dir = libc.opendir(cString(path));

@@ -134,6 +134,7 @@ export const libbpf: Libbpf = {
   programExpectedAttachType: stub("programExpectedAttachType"),
   btfRawById: stub("btfRawById"),
   btfRawFromElf: stub("btfRawFromElf"),
+  objectBtfRaw: stub("objectBtfRaw"),
   readDir: stub("readDir"),
   statx: stub("statx"),
   readlink: stub("readlink"),

@@ -63,6 +63,7 @@ export const LIBBPF_SYMBOLS = {
   btf__parse_elf: { params: ["bytes", "handle"], result: "handle" },
   btf__raw_data: { params: ["handle", "bytes"], result: "handle" },
   btf__free: { params: ["handle"], result: "void" },
+  bpf_object__btf: { params: ["handle"], result: "handle" },
 } as const satisfies Record<string, SymbolDef>;
 
 /** glibc (`libc.so.6`): byte-path file calls (see `Libbpf.readDir`), close, dup, errno. */

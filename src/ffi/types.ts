@@ -87,6 +87,8 @@ export interface Libbpf {
   btfRawById(id: number): Uint8Array | number;
   /** The raw `.BTF` of an ELF object file (`btf__parse_elf`), or -errno. */
   btfRawFromElf(path: string): Uint8Array | number;
+  /** The raw BTF of an opened object (`bpf_object__btf`; libbpf keeps it), copied out, or `-errno`. */
+  objectBtfRaw(obj: NativeHandle): Uint8Array | number;
 
   /*
    * libc calls on byte paths, for cgroup directories: a cgroup name may be any bytes but "/"

@@ -8,7 +8,6 @@ import { libbpf } from "../ffi/index.ts";
 import { BpfError, BpfRuleError, bpfError, closedError, EBADF, type BpfOp, type ErrorKind } from "../errors.ts";
 import { Layout } from "../btf/layout.ts";
 import { kernelBtf } from "../btf/kernel.ts";
-import { layoutFromObjectFile } from "../btf/object-file.ts";
 import type { AggregateRules, DecodedStruct, FieldPath, Schema } from "../btf/schema.ts";
 import { Field } from "./field.ts";
 import { closeWhenCollected, disarm } from "../finalize.ts";
@@ -28,7 +27,7 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
   private accessMode: MapAccess;
   private btfFailure: Error | undefined;
   /** The object file a `BpfObject` made this map from, and the map's name there. */
-  private objectFile: { path: string; mapName: string } | undefined;
+  private objectLayout: (() => Layout) | undefined;
   private readonly fields = new Map<string, Field>();
   /** Keeps the type parameter in the structural type (it is used only in signatures). */
   declare private readonly valueType?: T;
@@ -97,9 +96,9 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
     if (this.valueLayout === undefined) {
       this.valueLayout = this.btfLayout(this.info.btfValueTypeId);
       // A map of a BpfObject whose kernel BTF cannot be read: the object file has the same types.
-      if (this.valueLayout === null && this.btfFailure && this.objectFile) {
+      if (this.valueLayout === null && this.btfFailure && this.objectLayout) {
         try {
-          this.valueLayout = layoutFromObjectFile(this.objectFile.path, this.objectFile.mapName);
+          this.valueLayout = this.objectLayout();
         } catch {
           // keep null: btfError says why
         }
@@ -108,9 +107,12 @@ export abstract class MapHandle<T = DecodedStruct> implements Disposable {
     return this.valueLayout;
   }
 
-  /** Where the map's types can be read when its kernel BTF cannot (set by `BpfObject.map`). @internal */
-  knowObjectFile(path: string, mapName: string): void {
-    this.objectFile = { path, mapName };
+  /**
+   * Where the map's types can be read when its kernel BTF cannot (set by `BpfObject.map`: the
+   * object's own BTF, from a file or from memory alike). @internal
+   */
+  knowObjectLayout(layout: () => Layout): void {
+    this.objectLayout = layout;
   }
 
   /**

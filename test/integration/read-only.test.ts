@@ -157,4 +157,12 @@ describe.skipIf(!nobodyCanRun)("an unprivileged reader with CAP_BPF only (setpri
     expect(declared.code).toBe(0);
     expect(declared.out).toMatch(/^CGROUP\s+ATTACH\s+PK\s+BY/);
   });
+
+  test("top --cgroup with CAP_BPF + CAP_NET_ADMIN only: the bundled counter's fields come from its own BTF", () => {
+    const cg = testCgroup("ro-top");
+    const r = cgstore(["top", "--cgroup", cg.path, "--iterations", "1", "--interval", "0.2"], ["bpf", "net_admin"]);
+    expect([r.code, r.err]).toEqual([0, ""]);
+    expect(r.out).toMatch(/PACKETS\/S\s+PACKETS\s+BYTES\/S\s+BYTES/); // named, not word0/word1
+  });
 });
+
