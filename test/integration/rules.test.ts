@@ -88,7 +88,8 @@ describe.skipIf(!bpf.ok)("element operations the kernel refuses", () => {
     const s = shared(), p = perCpu();
     const key = { cgroupId: 5, attachType: 1 };
     expect(caught(() => s.update(key, new Uint8Array(8), ElemFlags.NOEXIST)).message).toMatch(/BPF_NOEXIST cannot succeed/);
-    expect(caught(() => s.update(key, new Uint8Array(8), 8)).message).toMatch(/accepts only ElemFlags.ANY, EXIST and F_LOCK/);
+    expect(caught(() => s.update(key, new Uint8Array(8), 32)).message).toMatch(/accepts only ElemFlags.ANY, EXIST and F_LOCK/);
+    expect(caught(() => s.update(key, new Uint8Array(8), 8)).message).toMatch(/BPF_F_CPU .* apply only to per-CPU maps/); // 8 is BPF_F_CPU
     expect(caught(() => p.update(key, p.newValues(), ElemFlags.NOEXIST)).message).toMatch(/BPF_NOEXIST/);
     expect(caught(() => p.update(key, p.newValues(), ElemFlags.F_LOCK)).message).toMatch(/no F_LOCK/);
     expect(caught(() => p.lookup(key, ElemFlags.F_LOCK)).message).toMatch(/per-CPU map's lookup takes no flags/);
