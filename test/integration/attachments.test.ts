@@ -29,13 +29,15 @@ function runFixture(name: string, args: string[]) {
   return r.stdout;
 }
 
-// These tests see attachments through bpftool, which cannot list them on kernels before 6.0.
-const noBpftool = !bpf.ok ? null : spawnSync("bpftool", ["version"]).status !== 0 ? "no bpftool" : bpftoolCgroupShowUnusable();
+// Tests that see a program through bpftool skip where it cannot list them (kernels before 6.0);
+// seeing that nothing is attached works everywhere.
+const noShow = bpf.ok ? bpftoolCgroupShowUnusable() : null;
+const listed = (name: string) => titled(name, noShow);
 
-describe.skipIf(!bpf.ok || noBpftool !== null)(titled("attachments", noBpftool), () => {
+describe.skipIf(!bpf.ok || spawnSync("bpftool", ["version"]).status !== 0)("attachments", () => {
   afterEach(cleanup);
 
-  test("detach() of a prog_attach made by path leaves a new cgroup at that path alone", () => {
+  test.skipIf(noShow !== null)(listed("detach() of a prog_attach made by path leaves a new cgroup at that path alone"), () => {
     const top = testCgroup("exact");
     const path = `${top.path}/x`;
     mkdirSync(path);
@@ -76,7 +78,7 @@ describe.skipIf(!bpf.ok || noBpftool !== null)(titled("attachments", noBpftool),
   });
 
   for (const how of ["end", "exit"] as const) {
-    test(`a prog_attach left attached is detached when the process ${how === "end" ? "ends" : "calls process.exit"}`, () => {
+    test.skipIf(noShow !== null)(listed(`a prog_attach left attached is detached when the process ${how === "end" ? "ends" : "calls process.exit"}`), () => {
       const cg = testCgroup("exit-hook");
       const out = runFixture("exit-attached.ts", [cg.path, how]);
       expect(out).toContain("attached 1"); // it was attached while the process ran
@@ -84,7 +86,7 @@ describe.skipIf(!bpf.ok || noBpftool !== null)(titled("attachments", noBpftool),
     });
   }
 
-  test("dropped links, objects and maps are closed by the collector; an explicit close is never repeated on a reused fd", () => {
+  test.skipIf(noShow !== null)(listed("dropped links, objects and maps are closed by the collector; an explicit close is never repeated on a reused fd"), () => {
     const cg = testCgroup("leak-net");
     const r = JSON.parse(runFixture("leak-net.ts", [cg.path]).trim().split("\n").pop()!);
     expect(r).toEqual({
