@@ -91,19 +91,19 @@ export const MAX_CPU_FLAG = 2 ** 20;
  */
 export type CpuFlags = number & { readonly __cgstoreCpuFlags: true };
 
-/** Element flags for lookup and update (`BPF_ANY` …). */
-export const ElemFlags = {
-  ANY: 0,
-  NOEXIST: 1,
-  EXIST: 2,
+/** The type of {@link ElemFlags} (spelled out for JSR). */
+export interface ElemFlagsTable {
+  readonly ANY: 0;
+  readonly NOEXIST: 1;
+  readonly EXIST: 2;
   /** Copy the value under the `bpf_spin_lock` it holds (shared maps only). */
-  F_LOCK: 4,
+  readonly F_LOCK: 4;
   /**
    * `BPF_F_ALL_CPUS`: `update(key, value, ElemFlags.ALL_CPUS)` writes one value (`valueSize`
    * bytes) to every CPU of a per-CPU map. Native on kernel ≥ 7.0; older kernels get the same
    * result through the full per-CPU buffer. Update only.
    */
-  ALL_CPUS: 16,
+  readonly ALL_CPUS: 16;
   /**
    * `BPF_F_CPU` with CPU `n` in the upper 32 bits: `lookup(key, ElemFlags.cpu(n))` reads CPU
    * n's value of a per-CPU map, `update(key, value, ElemFlags.cpu(n))` writes it (native on
@@ -111,6 +111,16 @@ export const ElemFlags = {
    * update if you like (`ElemFlags.cpu(n) + ElemFlags.EXIST`). `n` is checked against the map's
    * possible CPUs when used; here only that it is a whole number ≤ {@link MAX_CPU_FLAG}.
    */
+  cpu(n: number): CpuFlags;
+}
+
+/** Element flags for lookup and update (`BPF_ANY` …). */
+export const ElemFlags: ElemFlagsTable = {
+  ANY: 0,
+  NOEXIST: 1,
+  EXIST: 2,
+  F_LOCK: 4,
+  ALL_CPUS: 16,
   cpu(n: number): CpuFlags {
     if (!Number.isInteger(n) || n < 0 || n > MAX_CPU_FLAG) {
       throw new BpfRuleError("lookup", `ElemFlags.cpu(${String(n)}): the CPU must be a whole number in 0..${MAX_CPU_FLAG}`,
@@ -118,7 +128,7 @@ export const ElemFlags = {
     }
     return (F_CPU + n * CPU_SHIFT) as CpuFlags;
   },
-} as const;
+};
 
 /** The raw `BPF_F_CPU` bit (use `ElemFlags.cpu(n)`, which also places the CPU number). */
 export const F_CPU_FLAG = F_CPU;
