@@ -1,4 +1,5 @@
 /** UAPI constants (include/uapi/linux/bpf.h) in the kernel's own vocabulary. */
+import { BpfRuleError } from "./errors.ts";
 
 /** `enum bpf_map_type` values cgstore deals with. */
 export const MapType = {
@@ -73,14 +74,74 @@ export function isCgroupAttachType(type: number): boolean {
   return ATTACH_TYPE_NAMES.has(type);
 }
 
+/** `BPF_F_CPU`: the flag word's upper 32 bits name one CPU (per-CPU maps, kernel ≥ 7.0). */
+const F_CPU = 8;
+/** 2^32: the CPU number's place in a 64-bit flag word. */
+const CPU_SHIFT = 2 ** 32;
+/**
+ * Largest CPU number `ElemFlags.cpu()` takes: `F_CPU + n × 2^32` stays an exact JavaScript
+ * number (< 2^53) up to here, far above any kernel's NR_CPUS (8192 on x86_64).
+ */
+export const MAX_CPU_FLAG = 2 ** 20;
+
+/**
+ * A flag word naming one CPU of a per-CPU map: `ElemFlags.cpu(n)` (`BPF_F_CPU | n << 32`).
+ * Branded so that a bare number, such as an attach type passed where the key's belongs
+ * (`lookup(id, AttachType.CGROUP_INET_EGRESS)`), is not taken for it.
+ */
+export type CpuFlags = number & { readonly __cgstoreCpuFlags: true };
+
+/** The type of {@link ElemFlags} (spelled out for JSR). */
+export interface ElemFlagsTable {
+  readonly ANY: 0;
+  readonly NOEXIST: 1;
+  readonly EXIST: 2;
+  /** Copy the value under the `bpf_spin_lock` it holds (shared maps only). */
+  readonly F_LOCK: 4;
+  /**
+   * `BPF_F_ALL_CPUS`: `update(key, value, ElemFlags.ALL_CPUS)` writes one value (`valueSize`
+   * bytes) to every CPU of a per-CPU map. Native on kernel ≥ 7.0; older kernels get the same
+   * result through the full per-CPU buffer. Update only.
+   */
+  readonly ALL_CPUS: 16;
+  /**
+   * `BPF_F_CPU` with CPU `n` in the upper 32 bits: `lookup(key, ElemFlags.cpu(n))` reads CPU
+   * n's value of a per-CPU map, `update(key, value, ElemFlags.cpu(n))` writes it (native on
+   * kernel ≥ 7.0, emulated before: see `PerCpuCgroupStorageMap.update`). Add `EXIST` for an
+   * update if you like (`ElemFlags.cpu(n) + ElemFlags.EXIST`). `n` is checked against the map's
+   * possible CPUs when used; here only that it is a whole number ≤ {@link MAX_CPU_FLAG}.
+   */
+  cpu(n: number): CpuFlags;
+}
+
 /** Element flags for lookup and update (`BPF_ANY` …). */
-export const ElemFlags = {
+export const ElemFlags: ElemFlagsTable = {
   ANY: 0,
   NOEXIST: 1,
   EXIST: 2,
-  /** Copy the value under the `bpf_spin_lock` it holds (shared maps only). */
   F_LOCK: 4,
-} as const;
+  ALL_CPUS: 16,
+  cpu(n: number): CpuFlags {
+    if (!Number.isInteger(n) || n < 0 || n > MAX_CPU_FLAG) {
+      throw new BpfRuleError("lookup", `ElemFlags.cpu(${String(n)}): the CPU must be a whole number in 0..${MAX_CPU_FLAG}`,
+        "CPUs are numbered from 0 to the map's possible CPUs less one (map.cpus)");
+    }
+    return (F_CPU + n * CPU_SHIFT) as CpuFlags;
+  },
+};
+
+/** The raw `BPF_F_CPU` bit (use `ElemFlags.cpu(n)`, which also places the CPU number). */
+export const F_CPU_FLAG = F_CPU;
+
+/** The CPU a flag word names (its upper 32 bits); exact for any flag below 2^53. */
+export function cpuOfFlags(flags: number): number {
+  return Math.floor(flags / CPU_SHIFT);
+}
+
+/** A flag word's lower 32 bits (the `BPF_*` bits). */
+export function lowFlags(flags: number): number {
+  return flags % CPU_SHIFT;
+}
 
 /** Map-create flags these maps accept (`BPF_F_*`). */
 export const MapFlags = {

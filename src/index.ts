@@ -7,7 +7,9 @@
 export {
   AttachFlags, AttachType, ElemFlags, MapFlags, MapType, attachTypeName, isCgroupAttachType,
   mapTypeName, CGROUP_ID_KEY_SIZE, MAX_PERCPU_VALUE_SIZE, MAX_SHARED_VALUE_SIZE, STORAGE_KEY_SIZE,
+  MAX_CPU_FLAG, type CpuFlags, type ElemFlagsTable,
 } from "./constants.ts";
+export { perCpuElemFlags, type FeatureProbe } from "./features.ts";
 export {
   BpfError, BpfRuleError, BpfTypeError, errnoName, errorKind, type BpfOp, type ErrorKind,
 } from "./errors.ts";

@@ -44,8 +44,24 @@ const PARAM: Record<ParamKind, DenoType> = {
 const RESULT: Record<ResultKind, DenoType> = { i32: "i32", ssize: "isize", handle: "pointer", void: "void" };
 
 /** Preallocated BigInts for small flags, so no `u64` call allocates one. */
-const FLAGS = Array.from({ length: 16 }, (_, i) => BigInt(i));
-const u64 = (n: number): bigint => FLAGS[n] ?? BigInt(n);
+const FLAGS = Array.from({ length: 32 }, (_, i) => BigInt(i));
+/**
+ * Larger flag words (`ElemFlags.cpu(n)` = `BPF_F_CPU + n × 2^32`, ± EXIST) converted once and
+ * kept: a per-CPU read loop passes the same few words over and over. Bounded, so a caller
+ * cycling through arbitrary words cannot grow it without limit (beyond it they allocate).
+ */
+const BIG_FLAGS = new Map<number, bigint>();
+const BIG_FLAGS_MAX = 4096;
+function bigFlags(n: number): bigint {
+  let b = BIG_FLAGS.get(n);
+  if (b === undefined) {
+    b = BigInt(n);
+    if (BIG_FLAGS.size < BIG_FLAGS_MAX) BIG_FLAGS.set(n, b);
+  }
+  return b;
+}
+/** `n` as a BigInt (u64 parameters take the fast path only so); exact for any whole n < 2^53. */
+export const u64 = (n: number): bigint => FLAGS[n] ?? bigFlags(n);
 
 /** The Deno backend's primitives. */
 export function denoRuntime(): FfiRuntime {

@@ -11,6 +11,7 @@ import { asBytes } from "./percpu-values.ts";
 import { notAHandle, openAs, wrongType, type MapSource, type OpenMapOptions } from "./source.ts";
 import type { MapKey } from "./key.ts";
 import type { MapInfo } from "./info.ts";
+import { refuseCpuFlags } from "./percpu-flags.ts";
 
 /** A value buffer on an explicit ArrayBuffer (its address never moves). */
 function valueTarget(size: number): ValueTarget<Uint8Array> {
@@ -83,6 +84,7 @@ export class CgroupStorageMap<T = DecodedStruct> extends StorageMap<Uint8Array, 
       throw new BpfRuleError("update", `value is ${src.byteLength} bytes; this map's values are exactly ${this.valueSize} bytes`);
     }
     checkFlagsType("update", flags);
+    refuseCpuFlags("update", flags);
     if ((flags & ElemFlags.NOEXIST) !== 0) {
       throw new BpfRuleError("update",
         "BPF_NOEXIST cannot succeed on cgroup storage: entries are created only when a program using the map is attached to the cgroup",
@@ -122,6 +124,7 @@ export class CgroupStorageMap<T = DecodedStruct> extends StorageMap<Uint8Array, 
   /** @internal */
   protected checkLookupFlags(flags: number): void {
     checkFlagsType("lookup", flags);
+    refuseCpuFlags("lookup", flags);
     if (flags !== ElemFlags.F_LOCK) {
       throw new BpfRuleError("lookup", `flags ${flags}: a shared map's lookup takes 0 or ElemFlags.F_LOCK`, LOCK_HINT);
     }

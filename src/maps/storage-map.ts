@@ -138,7 +138,8 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
     return this.elementError("update", rc, key, flags, lockHint);
   }
 
-  private elementError(op: "lookup" | "update", rc: number, key: MapKey, flags: number, lockHint?: string): BpfError {
+  /** @internal */
+  protected elementError(op: "lookup" | "update", rc: number, key: MapKey, flags: number, lockHint?: string): BpfError {
     let hint: string | undefined;
     if (op === "update" && rc === -ENOENT) {
       hint = "update never creates entries in cgroup storage: an entry appears when a program using this map is " +

@@ -3,8 +3,12 @@
  * runs on the host and on older kernels in VMs (test/kernels/matrix.ts), so a version-dependent
  * expectation is written out explicitly (`if (kernelBefore(6, 18))`), never skipped wholesale.
  */
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmdirSync } from "node:fs";
+import { join } from "node:path";
 import { release } from "node:os";
+import { BpfObject, cgroupRoot, type CgroupAttachment } from "../../src/index.ts";
+import { native } from "./env.ts";
 
 /**
  * A kernel version as numbers: `6.12.117+deb12-cloud-amd64` → `{ major: 6, minor: 12, patch: 117 }`.
@@ -67,4 +71,74 @@ export function kernelAtLeast(major: number, minor: number, patch = 0): boolean 
 /** True when the running kernel is older than `major.minor[.patch]`. */
 export function kernelBefore(major: number, minor: number, patch = 0): boolean {
   return !kernelAtLeast(major, minor, patch);
+}
+
+/**
+ * Kernel features some tests need, with the upstream version that brought each. A test of a
+ * feature the running kernel lacks skips itself with {@link needsKernel}'s reason in its name;
+ * on kernels that have it, it runs in full.
+ */
+export const KERNEL_FEATURES = {
+  /** Cgroup links (`BPF_LINK_CREATE` on a cgroup). */
+  "cgroup links": [5, 7],
+  /** 8-byte (cgroup id only) keys shared across attach types, and storage outliving detach. */
+  "8-byte keys": [5, 9],
+  /** Value sizes above PAGE_SIZE (65407 shared, 32768 per-CPU). */
+  "large values": [5, 15],
+  /** `iter/cgroup` programs. */
+  cgroup_iter: [6, 1],
+  /** `BPF_MAP_TYPE_CGRP_STORAGE`. */
+  CGRP_STORAGE: [6, 2],
+  /** `BPF_F_CPU` / `BPF_F_ALL_CPUS` on per-CPU maps. */
+  BPF_F_CPU: [7, 0],
+} as const satisfies Record<string, readonly [number, number]>;
+
+/** Null when the running kernel has `feature`, else why a test of it is skipped here. */
+export function needsKernel(feature: keyof typeof KERNEL_FEATURES): string | null {
+  const [major, minor] = KERNEL_FEATURES[feature];
+  if (kernelAtLeast(major, minor)) return null;
+  return `needs kernel ≥ ${major}.${minor} for ${feature}; this is ${kernel.major}.${kernel.minor}.${kernel.patch}`;
+}
+
+/** `name`, plus the skip reason when there is one (bun's and Deno's reports show only names). */
+export function titled(name: string, skip: string | null): string {
+  return skip === null ? name : `${name} [skipped: ${skip}]`;
+}
+
+let bpftoolShow: string | null | undefined;
+
+/**
+ * Null when `bpftool cgroup show` lists a cgroup's programs on this kernel, else why not.
+ * Debian 12's bpftool (7.1, from Linux 6.1) counts a cgroup's programs with a plain query, then
+ * lists them with `query.prog_attach_flags` set (added for LSM_CGROUP in 6.0), which older
+ * kernels refuse as an unknown attribute (EINVAL): on 5.10 a cgroup with nothing attached shows
+ * `[]`, one with a program fails. So the probe attaches one to a cgroup of its own.
+ */
+export function bpftoolCgroupShowUnusable(): string | null {
+  if (bpftoolShow !== undefined) return bpftoolShow;
+  let dir: string | undefined, obj: BpfObject | undefined, attachment: CgroupAttachment | undefined;
+  try {
+    dir = join(cgroupRoot(), `cgstore-test-bpftool-probe-${process.pid}`);
+    mkdirSync(dir);
+    obj = BpfObject.open(native("counter.bpf.o")).load();
+    attachment = obj.program("count_egress").attachCgroup(dir);
+    const r = spawnSync("bpftool", ["-j", "cgroup", "show", dir], { encoding: "utf8" });
+    if (r.error) bpftoolShow = `bpftool: ${r.error.message}`;
+    else if (r.status === 0 && r.stdout.includes("count_egress")) bpftoolShow = null;
+    else {
+      bpftoolShow = `bpftool cgroup show cannot list programs on ${kernel.release}${kernelBefore(6, 0)
+        ? " (bpftool ≥ 7.0 sends query.prog_attach_flags, which kernels before 6.0 refuse)" : ""}: exit ${r.status}`;
+    }
+  } catch (e) {
+    bpftoolShow = `cannot probe bpftool: ${(e as Error).message}`;
+  } finally {
+    attachment?.detach();
+    obj?.close();
+    if (dir) {
+      try {
+        rmdirSync(dir);
+      } catch {} // not made (mkdir failed)
+    }
+  }
+  return bpftoolShow;
 }

@@ -10,6 +10,7 @@ import { BpfObject, cgroupId, removeCgroupTree } from "../../src/index.ts";
 import { bpf, isDeno, native, scriptArgv } from "../helpers/env.ts";
 import { cleanup, closeLater, testCgroup, track } from "../helpers/fixture.ts";
 import { attachedTo, hasBpftool } from "../helpers/bpftool.ts";
+import { bpftoolCgroupShowUnusable, titled } from "../helpers/kernel.ts";
 
 const fixture = (name: string) => resolve(import.meta.dirname, "../fixtures", name);
 
@@ -22,10 +23,15 @@ function runFixture(name: string, args: string[]) {
   return r.stdout;
 }
 
+// Tests that see a program through bpftool skip where it cannot list them (kernels before 6.0);
+// seeing that nothing is attached works everywhere.
+const noShow = bpf.ok ? bpftoolCgroupShowUnusable() : null;
+const listed = (name: string) => titled(name, noShow);
+
 describe.skipIf(!bpf.ok || !hasBpftool)("attachments", () => {
   afterEach(cleanup);
 
-  test("detach() of a prog_attach made by path leaves a new cgroup at that path alone", () => {
+  test.skipIf(noShow !== null)(listed("detach() of a prog_attach made by path leaves a new cgroup at that path alone"), () => {
     const top = testCgroup("exact");
     const path = `${top.path}/x`;
     mkdirSync(path);
@@ -66,7 +72,7 @@ describe.skipIf(!bpf.ok || !hasBpftool)("attachments", () => {
   });
 
   for (const how of ["end", "exit"] as const) {
-    test(`a prog_attach left attached is detached when the process ${how === "end" ? "ends" : "calls process.exit"}`, () => {
+    test.skipIf(noShow !== null)(listed(`a prog_attach left attached is detached when the process ${how === "end" ? "ends" : "calls process.exit"}`), () => {
       const cg = testCgroup("exit-hook");
       const out = runFixture("exit-attached.ts", [cg.path, how]);
       expect(out).toContain("attached 1"); // it was attached while the process ran
@@ -74,7 +80,7 @@ describe.skipIf(!bpf.ok || !hasBpftool)("attachments", () => {
     });
   }
 
-  test("dropped links, objects and maps are closed by the collector; an explicit close is never repeated on a reused fd", () => {
+  test.skipIf(noShow !== null)(listed("dropped links, objects and maps are closed by the collector; an explicit close is never repeated on a reused fd"), () => {
     const cg = testCgroup("leak-net");
     const r = JSON.parse(runFixture("leak-net.ts", [cg.path]).trim().split("\n").pop()!);
     expect(r).toEqual({

@@ -8,6 +8,7 @@ import { escapeLabel } from "../../src/collector/exposition.ts";
 import { bpf } from "../helpers/env.ts";
 import { startServe } from "../helpers/serve.ts";
 import { cleanup, sendUdp, testCgroup, UDP_IPV4_OVERHEAD } from "../helpers/fixture.ts";
+import { bpftoolCgroupShowUnusable, titled } from "../helpers/kernel.ts";
 
 const PROMTOOL = ["promtool", "/usr/bin/promtool"].find((p) => spawnSync(p, ["--version"]).status === 0);
 const BPFTOOL = ["bpftool", "/usr/sbin/bpftool"].find((b) => spawnSync(b, ["version"]).status === 0);
@@ -85,7 +86,8 @@ describe.skipIf(!bpf.ok)("cgstore serve", () => {
     expect(body).toMatch(/^cgstore_collector_keys 4$/m); // 2 cgroups × 2 hooks
   }, 20_000);
 
-  test.skipIf(!BPFTOOL)("SIGKILL leaves no program attached (links die with the process)", async () => {
+  const noShow = !BPFTOOL ? "no bpftool" : bpf.ok ? bpftoolCgroupShowUnusable() : null;
+  test.skipIf(noShow !== null)(titled("SIGKILL leaves no program attached (links die with the process)", noShow), async () => {
     const top = testCgroup("serve-kill");
     mkdirSync(`${top.path}/child`);
     const attachedCount = (dir: string) =>

@@ -1,14 +1,19 @@
 /**
- * The matrix's guest kernels: Debian's cloud kernels (small, with BPF, cgroup BPF, serial
- * console, virtio and loopback built in, so the guest needs no modules), the newest of each
- * series this machine's apt knows. Each is fetched once with `apt-get download` (nothing is
- * installed) and only `boot/vmlinuz-*` and `boot/config-*` are kept, under
- * ~/.cache/cgstore/kernels/<package>/.
+ * The matrix's guest kernels: Debian's cloud kernels (small, with BPF, cgroup BPF, the 8250
+ * serial console and loopback built in, so the guest needs no modules: it has no disk and no
+ * network but lo), the newest of each series. Bookworm's come through this machine's apt;
+ * other suites (bullseye's 5.10, sid's and trixie-backports' 7.x) through a private apt setup
+ * under ~/.cache/cgstore/apt/ (its own sources list, pointing at the mirror the machine's apt
+ * already uses, and its own lists and cache: the system's apt configuration is never touched).
+ * Each kernel is fetched once with `apt-get download` (nothing is installed) and only its
+ * vmlinuz (`boot/vmlinuz-*`, or `usr/lib/modules/<ver>/vmlinuz` in 7.x's `linux-binary-*`
+ * packages) and config are kept, under ~/.cache/cgstore/kernels/<package>/.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cacheDir } from "./cache.ts";
+import { privateApt } from "./apt.ts";
 
 /** A kernel series the matrix tests: a row label and the package names that belong to it. */
 export interface KernelSeries {
@@ -21,10 +26,23 @@ export interface KernelSeries {
   optional?: boolean;
   /** Why the row is there, printed with the table. */
   why?: string;
+  /** Debian suites outside this machine's apt sources: fetched through the private apt setup. */
+  suites?: string[];
 }
 
-/** Debian 12's LTS kernel and its backported 6.12 (both in bookworm-security), newest of each. */
+/**
+ * Debian 11's 5.10 (the oldest kernel cgstore supports: 8-byte keys need 5.9), Debian 12's LTS
+ * kernel and its backported 6.12 (both in bookworm-security), and the newest 7.x (BPF_F_CPU),
+ * newest of each.
+ */
 export const SERIES: KernelSeries[] = [
+  {
+    label: "5.10",
+    pattern: /^linux-image-(5\.10\.0-\d+)-cloud-amd64$/,
+    suites: ["bullseye"],
+    optional: true,
+    why: "Debian 11's kernel: value sizes up to 4096 bytes (5.15 raised them), bpf_map_info of 80 bytes, no cgroup_iter or CGRP_STORAGE",
+  },
   { label: "6.1", pattern: /^linux-image-(6\.1\.0-\d+)-cloud-amd64$/ },
   { label: "6.12", pattern: /^linux-image-(6\.12\.\d+\+deb12)-cloud-amd64$/ },
   {
@@ -33,6 +51,14 @@ export const SERIES: KernelSeries[] = [
     pick: "oldest",
     optional: true,
     why: "the oldest 6.1 apt offers (Debian 12's point-release kernel, 6.1.170 when written) predates the get_next_key end-of-list fix (6.1.175): scans meet the bogus key on a real kernel",
+  },
+  {
+    label: "7.x",
+    // 7.x's image package is a stub; the kernel is in linux-binary-<ver>, as /usr/lib/modules/<ver>/vmlinuz.
+    pattern: /^linux-binary-(7\.\d+\.\d+)\+deb\d+-cloud-amd64$/,
+    suites: ["sid", "trixie-backports"],
+    optional: true,
+    why: "the newest 7.x of sid and trixie-backports: BPF_F_CPU / BPF_F_ALL_CPUS (7.0) on per-CPU storage, done by the kernel",
   },
 ];
 
@@ -68,11 +94,11 @@ function preferred(names: string[], series: KernelSeries): string[] {
     });
 }
 
-/** Package names apt knows; refreshes the lists (root only) when no series has a candidate. */
+/** Package names the system's apt knows; refreshes its lists (root only) when a series has no candidate. */
 function aptPackageNames(): string[] {
   const list = () => (run("apt-cache", ["pkgnames", "linux-image-"]).stdout ?? "").split("\n").filter(Boolean);
   let names = list();
-  const missing = () => SERIES.some((s) => !names.some((n) => s.pattern.test(n)));
+  const missing = () => SERIES.some((s) => !s.suites && !names.some((n) => s.pattern.test(n)));
   if (missing() && process.getuid?.() === 0) {
     run("apt-get", ["update", "-qq"]);
     names = list();
@@ -93,12 +119,34 @@ function cached(series: KernelSeries, pkg: string, dir: string, note?: string): 
   return { label: series.label, package: pkg, version, vmlinuz, note };
 }
 
-/** Downloads `pkg` and keeps its vmlinuz, config and version in `dir`. */
-function fetchKernel(pkg: string, dir: string): void {
+/**
+ * Moves the kernel (and its config, when packaged) out of an unpacked `.deb` into `keep`:
+ * `boot/` of linux-image packages, or `usr/lib/modules/<ver>/{vmlinuz,config}` of 7.x's
+ * linux-binary packages (kept as `vmlinuz-<ver>`). Modules are left behind: everything the
+ * guest uses is built in.
+ */
+function keepKernel(out: string, keep: string): void {
+  if (existsSync(join(out, "boot"))) return renameSync(join(out, "boot"), keep);
+  for (const lib of ["usr/lib/modules", "lib/modules"]) {
+    const root = join(out, lib);
+    if (!existsSync(root)) continue;
+    for (const ver of readdirSync(root)) {
+      if (!existsSync(join(root, ver, "vmlinuz"))) continue;
+      mkdirSync(keep);
+      renameSync(join(root, ver, "vmlinuz"), join(keep, `vmlinuz-${ver}`));
+      if (existsSync(join(root, ver, "config"))) renameSync(join(root, ver, "config"), join(keep, `config-${ver}`));
+      return;
+    }
+  }
+  throw new Error("the package holds no boot/vmlinuz-* nor usr/lib/modules/*/vmlinuz");
+}
+
+/** Downloads `pkg` (with `apt`'s options) and keeps its vmlinuz, config and version in `dir`. */
+function fetchKernel(pkg: string, dir: string, apt: string[]): void {
   const base = cacheDir("kernels");
   const tmp = mkdtempSync(join(base, ".download-"));
   try {
-    const dl = run("apt-get", ["download", "-q", pkg], tmp);
+    const dl = run("apt-get", [...apt, "download", "-q", pkg], tmp);
     const deb = readdirSync(tmp).find((n) => n.endsWith(".deb"));
     if (dl.status !== 0 || !deb) throw new Error(`apt-get download ${pkg} failed: ${(dl.stderr ?? "").trim() || dl.error}`);
     const out = join(tmp, "x");
@@ -106,7 +154,7 @@ function fetchKernel(pkg: string, dir: string): void {
     if (x.status !== 0) throw new Error(`dpkg-deb -x ${deb} failed: ${x.stderr}`);
     const keep = join(tmp, "keep");
     rmSync(keep, { recursive: true, force: true });
-    renameSync(join(out, "boot"), keep); // modules are not needed: everything the guest uses is built in
+    keepKernel(out, keep);
     writeFileSync(join(keep, "VERSION"), `${deb.split("_")[1] ?? "?"}\n`); // name_version_arch.deb
     rmSync(dir, { recursive: true, force: true });
     try {
@@ -117,7 +165,7 @@ function fetchKernel(pkg: string, dir: string): void {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  if (!cachedVmlinuz(dir)) throw new Error(`${pkg} has no boot/vmlinuz-*`);
+  if (!cachedVmlinuz(dir)) throw new Error(`${pkg} has no vmlinuz`);
 }
 
 /**
@@ -125,16 +173,26 @@ function fetchKernel(pkg: string, dir: string): void {
  * downloaded. When apt has no candidate or the download fails, the best cached kernel of the
  * series is used with a note; with none cached this throws.
  */
-export function kernelFor(series: KernelSeries, names = aptPackageNames()): GuestKernel {
+export function kernelFor(series: KernelSeries, names?: string[]): GuestKernel {
   const base = cacheDir("kernels");
-  const wanted = preferred(names, series)[0];
   let problem = `apt knows no ${series.pattern.source} package`;
+  let wanted: string | undefined, apt: string[] = [];
+  try {
+    if (series.suites) {
+      const priv = privateApt(series.suites, (n) => series.pattern.test(n));
+      apt = priv.options;
+      wanted = preferred(priv.names, series)[0];
+      if (!wanted) problem = `${priv.mirror} (${series.suites.join(", ")}) has no ${series.pattern.source} package${priv.problem ? `: ${priv.problem}` : ""}`;
+    } else wanted = preferred(names ?? aptPackageNames(), series)[0];
+  } catch (e) {
+    problem = (e as Error).message;
+  }
   if (wanted) {
     const dir = join(base, wanted);
     const hit = cached(series, wanted, dir);
     if (hit) return hit;
     try {
-      fetchKernel(wanted, dir);
+      fetchKernel(wanted, dir, apt);
       return cached(series, wanted, dir)!;
     } catch (e) {
       problem = (e as Error).message;
@@ -148,9 +206,10 @@ export function kernelFor(series: KernelSeries, names = aptPackageNames()): Gues
 }
 
 /** Every series with its kernel, or the reason it cannot be had (per row, so one failure hides nothing). */
-export function guestKernels(): Array<{ series: KernelSeries; kernel?: GuestKernel; error?: string }> {
+export function guestKernels(only?: string[]): Array<{ series: KernelSeries; kernel?: GuestKernel; error?: string }> {
   const names = aptPackageNames();
-  return SERIES.map((series) => {
+  const series = only ? SERIES.filter((s) => only.includes(s.label)) : SERIES;
+  return series.map((series) => {
     try {
       return { series, kernel: kernelFor(series, names) };
     } catch (e) {
