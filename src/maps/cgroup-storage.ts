@@ -12,8 +12,8 @@ import { notAHandle, openAs, wrongType, type MapSource } from "./source.ts";
 import type { MapKey } from "./key.ts";
 import type { MapInfo } from "./info.ts";
 
-/** A value buffer on an explicit ArrayBuffer (its address never moves). */
-function valueTarget(size: number): ValueTarget<Uint8Array> {
+/** A value buffer on an explicit ArrayBuffer (its address never moves). @internal */
+export function valueTarget(size: number): ValueTarget<Uint8Array> {
   const value = new Uint8Array(new ArrayBuffer((size + 7) & ~7), 0, size);
   return { value, pointer: libbpf.pointer(value) };
 }
