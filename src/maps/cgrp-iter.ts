@@ -27,17 +27,18 @@ export class Records {
   private readonly words: Uint32Array;
   private readonly views: Uint8Array[] = [];
 
-  constructor(buffer: ArrayBuffer, valueSize: number) {
+  constructor(buffer: ArrayBuffer, valueSize: number, capacity: number) {
     this.buffer = buffer;
     this.valueSize = valueSize;
     this.stride = recordStride(valueSize);
-    this.capacity = Math.floor(buffer.byteLength / this.stride);
+    this.capacity = capacity;
     this.words = new Uint32Array(buffer, 0, (this.capacity * this.stride) >> 2);
   }
 
   /** A records buffer of its own (JavaScript memory) for `capacity` slots. */
   static owned(valueSize: number, capacity: number): Records {
-    return new Records(new ArrayBuffer(Math.max(1, capacity) * recordStride(valueSize)), valueSize);
+    const n = Math.max(1, capacity);
+    return new Records(new ArrayBuffer(n * recordStride(valueSize)), valueSize, n);
   }
 
   /** Slot `i`'s cgroup id. */
@@ -149,7 +150,7 @@ export class CgrpIterator {
       if (address < 0) throw bpfError("load", address, "mmap of the records array");
       const buffer = libbpf.arrayBufferAt(address, length);
       unmapper.register(buffer, { address, length });
-      return new CgrpIterator(obj, prog, new Records(buffer, valueSize));
+      return new CgrpIterator(obj, prog, new Records(buffer, valueSize, slots));
     } catch (e) {
       libbpf.objectClose(obj);
       throw e;

@@ -101,7 +101,7 @@ export class Scanner {
       if (method === "iterator") throw new BpfError("collect", this.iteratorFailure, { kind: "environment" });
       return null;
     }
-    const want = Math.max(grow ?? 0, slots ?? 0, this.iterator?.records.capacity ?? 0, grow === undefined ? DEFAULT_SLOTS : 0);
+    const want = grow ?? slots ?? Math.max(this.iterator?.records.capacity ?? 0, DEFAULT_SLOTS);
     try {
       const it = CgrpIterator.load(path, this.host.fd, this.host.valueSize, want);
       this.iterator?.close();
