@@ -37,6 +37,8 @@ export interface CgrpScanOptions {
 /** Flags of a lookup: 0, or `ElemFlags.F_LOCK` to copy a value under its spin lock. */
 export type CgrpLookupFlags = typeof ElemFlags.ANY | typeof ElemFlags.F_LOCK;
 
+const NO_OPTIONS: CgrpScanOptions = Object.freeze({});
+
 /** Byte offsets of every `bpf_spin_lock` in a value. */
 function lockOffsets(t: LayoutType | undefined, base = 0, out: number[] = []): number[] {
   if (t === undefined) return out;
@@ -61,6 +63,8 @@ export class CgrpStorageMap<T = DecodedStruct> extends MapHandle<T> {
   private readonly staging: ValueTarget<Uint8Array>;
   private readonly scanner: Scanner;
   private lockCache: number[] | undefined;
+  private readonly running: { records: Records }[] = [];
+  private depth = 0;
 
   /** @internal use `CgrpStorageMap.open`, `openMap`, `createMap` or `BpfObject.map` */
   constructor(fd: number, info: MapInfo) {
@@ -203,16 +207,21 @@ export class CgrpStorageMap<T = DecodedStruct> extends MapHandle<T> {
    * nothing per entry, nor per scan once warm. Returns the number of entries.
    */
   forEach(fn: CgrpEntryCallback, options?: CgrpScanOptions): number {
-    const running = { records: this.runScan(options) };
+    const records = this.runScan(options);
+    // One holder per nesting depth, reused: a scan allocates nothing once warm.
+    const running = (this.running[this.depth] ??= { records });
+    running.records = records;
     const n = this.scanner.report.entries;
     const outer = this.scanner.busy;
     this.scanner.busy = running;
+    this.depth++;
     try {
       for (let i = 0; i < n; i++) {
         const r = running.records; // replaced by a copy if the callback starts another scan
         fn(r.id(i), undefined, r.value(i));
       }
     } finally {
+      this.depth--;
       if (this.scanner.busy === running) this.scanner.busy = outer;
     }
     return n;
@@ -236,7 +245,7 @@ export class CgrpStorageMap<T = DecodedStruct> extends MapHandle<T> {
   }
 
   /** One scan; the shared records. @internal */
-  runScan(options: CgrpScanOptions = {}): Records {
+  runScan(options: CgrpScanOptions = NO_OPTIONS): Records {
     if (typeof options !== "object" || options === null) typeMismatch("collect", "scan options", "{ root?, method?, slots? }", options);
     const { method = "auto", root } = options;
     if (method !== "auto" && method !== "iterator" && method !== "walk") {
