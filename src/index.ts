@@ -20,11 +20,17 @@ export { removeCgroupTree, type RemoveOptions } from "./cgroup/remove.ts";
 export { cgroupLabels, type CgroupLabels } from "./cgroup/labels.ts";
 export { resolveCgroupPath } from "./cgroup/resolve.ts";
 export {
-  openMap, createMap, type AnyStorageMap, type CreateMapOptions, type MapAccess, type MapSource,
-  type OpenMapOptions, type StorageMapKind,
+  openMap, createMap, isLegacyStorageMap, type AnyStorageMap, type CreateMapOptions, type LegacyStorageMap,
+  type MapAccess, type MapSource, type OpenMapOptions, type StorageMapKind,
 } from "./maps/open.ts";
 export { useFallbackLayout, wordsSchema, type FallbackLayoutOptions, type LayoutOrigin } from "./maps/fallback.ts";
 export { layoutFromObjectFile } from "./btf/object-file.ts";
+export {
+  CgrpStorageMap, CgrpScanCursor, type CgrpEntryCallback, type CgrpLookupFlags, type CgrpScanOptions,
+} from "./maps/cgrp-storage.ts";
+export type { CgroupKey } from "./maps/cgrp-key.ts";
+export type { ScanMethod, ScanReport } from "./maps/cgrp-scan.ts";
+export type { CreateCgrpMapOptions } from "./maps/cgrp-create.ts";
 export { CgroupStorageMap } from "./maps/cgroup-storage.ts";
 export { PerCpuCgroupStorageMap } from "./maps/percpu-cgroup-storage.ts";
 export { PerCpuValues, perCpuStride } from "./maps/percpu-values.ts";

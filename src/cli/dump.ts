@@ -148,7 +148,7 @@ export async function dump(argv: string[]): Promise<number> {
   using map = openMap(id === undefined ? positionals[0]! : { id }, { access: "read" });
   applyLayoutChoice(map, layout, "dump");
   const perCpu = values["per-cpu"]!;
-  const header = () => ({ id: map.info.id, name: map.info.name, type: map.info.typeName, key_size: map.keySize, value_size: map.valueSize });
+  const header = () => ({ id: map.info.id, name: map.info.name, type: map.info.typeName, key_size: map.info.keySize, value_size: map.valueSize });
   if (interval === undefined) {
     const entries = collect(map, perCpu);
     console.log(values.json ? toJson({ map: header(), entries }) : render(entries, perCpu));

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { BpfError, BpfRuleError, closedError, deserializeError, type SerializedError } from "../errors.ts";
 import { EncodedKey, encodeKey, type MapKey } from "../maps/key.ts";
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
-import type { AnyStorageMap } from "../maps/open.ts";
+import { isLegacyStorageMap, type AnyStorageMap, type LegacyStorageMap } from "../maps/open.ts";
 import type { Field } from "../maps/field.ts";
 import type { AggregateRule } from "../btf/schema.ts";
 import { ResultsTable, SlotState } from "./results.ts";
@@ -56,7 +56,7 @@ const REUSE_AFTER_POLLS = 2;
 const keyOf = (id: number, at: number | undefined) => `${id}/${at ?? "-"}`;
 
 /** A key in any of the map key forms, as the collector's id and attach type (checked). */
-function keyParts(map: AnyStorageMap, op: "collect", key: MapKey): { cgroupId: number; attachType: number | undefined } {
+function keyParts(map: LegacyStorageMap, op: "collect", key: MapKey): { cgroupId: number; attachType: number | undefined } {
   const words = new Uint32Array(4);
   if (key instanceof EncodedKey) {
     if (key.keySize !== map.keySize) {
@@ -99,9 +99,9 @@ export class Collector implements AsyncDisposable {
   readonly rowValues: number;
 
   /** The map polled (kept open by the caller). */
-  readonly map: AnyStorageMap;
+  readonly map: LegacyStorageMap;
 
-  private constructor(map: AnyStorageMap, fields: Field[], capacity: number, locked: boolean, cpus: number) {
+  private constructor(map: LegacyStorageMap, fields: Field[], capacity: number, locked: boolean, cpus: number) {
     this.map = map;
     this.fields = fields.map((f) => f.path);
     this.rules = fields.map((f) => f.rule);
@@ -117,6 +117,10 @@ export class Collector implements AsyncDisposable {
   /** A collector over `map` (kept open by the caller). Starts its Workers, if any. */
   static async create(map: AnyStorageMap, options: CollectorOptions = {}): Promise<Collector> {
     if (!map.open) throw closedError("collect", `map "${map.info.name}"`);
+    if (!isLegacyStorageMap(map)) {
+      throw new BpfRuleError("collect", `map "${map.info.name}" is a cgrp_storage map, which the Collector does not poll yet`,
+        "scan it with map.forEach(…) (one iterator run per scan)");
+    }
     const layout = map.layout;
     if (!layout) {
       throw new BpfError("collect", `map "${map.info.name}" has no layout to name its fields`,

@@ -1,6 +1,6 @@
 /** Polls a set of slots: one lookup per live key, field values into the results table. */
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
-import type { AnyStorageMap } from "../maps/open.ts";
+import type { LegacyStorageMap } from "../maps/open.ts";
 import type { Field } from "../maps/field.ts";
 import type { LookupFlags } from "../maps/storage-map.ts";
 import { ElemFlags } from "../constants.ts";
@@ -23,7 +23,7 @@ export interface PollerOptions {
 }
 
 export class SlotPoller {
-  private readonly map: AnyStorageMap;
+  private readonly map: LegacyStorageMap;
   private readonly table: ResultsTable;
   private readonly fields: readonly Field[];
   private readonly flags: LookupFlags;
@@ -32,7 +32,7 @@ export class SlotPoller {
   /** The key a poll looks up, rewritten in place for each slot (no allocation). */
   private readonly key = { cgroupId: 0, attachType: undefined as number | undefined };
 
-  constructor(map: AnyStorageMap, table: ResultsTable, options: PollerOptions) {
+  constructor(map: LegacyStorageMap, table: ResultsTable, options: PollerOptions) {
     this.map = map;
     this.table = table;
     this.fields = options.fields;

@@ -6,7 +6,8 @@
  * place before the runtime delivers the parent's first message; the parent posts init at once.
  * @internal
  */
-import { openMap } from "../maps/open.ts";
+import { isLegacyStorageMap, openMap } from "../maps/open.ts";
+import { BpfRuleError } from "../errors.ts";
 import { Field, type FieldSpec } from "../maps/field.ts";
 import { serializeError } from "../errors.ts";
 import { ResultsTable, type ResultsTableInit } from "./results.ts";
@@ -37,6 +38,7 @@ self.onmessage = (event: MessageEvent) => {
       init = msg.init;
       const map = openMap({ fd: init.mapFd });
       close = () => map.close();
+      if (!isLegacyStorageMap(map)) throw new BpfRuleError("collect", "the Collector's workers poll only the legacy cgroup storage maps");
       poller = new SlotPoller(map, new ResultsTable(init.table), {
         fields: init.fields.map((spec) => new Field(spec)), locked: init.locked, cpus: init.cpus,
       });

@@ -131,6 +131,27 @@ export function bindLibbpf(rt: FfiRuntime): Libbpf {
       return btf === null ? -2 : rawBtf(btf, false);
     },
 
+    btfLoad: (data) => lib.bpf_btf_load(data, data.byteLength, null),
+    objectMapReuseFd: (map, fd) => lib.bpf_map__reuse_fd(map, fd),
+    objectMapSetValueSize: (map, size) => lib.bpf_map__set_value_size(map, size),
+    objectMapSetMaxEntries: (map, n) => lib.bpf_map__set_max_entries(map, n),
+    objectMapSetInitialValue: (map, data) => lib.bpf_map__set_initial_value(map, data, data.byteLength),
+    programAttachIter: (prog, opts) => lib.bpf_program__attach_iter(prog, opts),
+    linkFd: (link) => lib.bpf_link__fd(link),
+    linkDestroy: (link) => lib.bpf_link__destroy(link),
+    iterCreate: (linkFd) => lib.bpf_iter_create(linkFd),
+    mmap: (length, prot, flags, fd) => {
+      const address = Number(libc.mmap(0, length, prot, flags, fd, 0));
+      return address === -1 ? -errno() : address;
+    },
+    munmap: (address, length) => (libc.munmap(address, length) === 0 ? 0 : -errno()),
+    arrayBufferAt: rt.arrayBufferAt,
+    addressOf: rt.addressOf,
+    openByHandleAt: (mountFd, handle, flags) => {
+      const fd = libc.open_by_handle_at(mountFd, handle, flags);
+      return fd >= 0 ? fd : -errno();
+    },
+
     readDir: (path) => {
       const dir = libc.opendir(cString(path));
       if (dir === null) return -errno();

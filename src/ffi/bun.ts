@@ -24,6 +24,7 @@ interface BunFfi {
   };
   read: { i32(p: Pointer, offset: number): number; u16(p: Pointer, offset: number): number };
   toArrayBuffer(p: Pointer, offset: number, length: number): ArrayBuffer;
+  ptr(view: ArrayBufferView): Pointer;
   CString: new (p: Pointer) => { toString(): string };
 }
 
@@ -55,5 +56,7 @@ export function bunRuntime(): FfiRuntime {
       return () => ffi.read.i32(address, 0);
     },
     copyOut: (p, length) => new Uint8Array(ffi.toArrayBuffer(raw(p), 0, length)).slice(),
+    arrayBufferAt: (address, length) => ffi.toArrayBuffer(address, 0, length),
+    addressOf: (view) => ffi.ptr(view),
   };
 }

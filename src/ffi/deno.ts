@@ -25,7 +25,11 @@ interface DenoFfi {
   dlopen(path: string, symbols: Record<string, { parameters: DenoType[]; result: DenoType }>): {
     symbols: Record<string, Fn>;
   };
-  UnsafePointer: { of(view: ArrayBufferView): PointerObject | null };
+  UnsafePointer: {
+    of(view: ArrayBufferView): PointerObject | null;
+    create(value: bigint): PointerObject | null;
+    value(p: PointerObject | null): bigint | number;
+  };
   UnsafePointerView: {
     new (p: PointerObject): {
       getInt32(offset?: number): number;
@@ -33,6 +37,7 @@ interface DenoFfi {
       copyInto(dst: Uint8Array, offset?: number): void;
     };
     getCString(p: PointerObject): string;
+    getArrayBuffer(p: PointerObject, byteLength: number, offset?: number): ArrayBuffer;
   };
   env: { get(name: string): string | undefined };
   permissions: { querySync(desc: { name: "env"; variable: string }): { state: string } };
@@ -99,6 +104,12 @@ export function denoRuntime(): FfiRuntime {
       const view = new Deno.UnsafePointerView(raw(p));
       return () => view.getInt32(0);
     },
+    arrayBufferAt: (address, length) => {
+      const p = Deno.UnsafePointer.create(BigInt(address));
+      if (p === null) throw new RangeError("cgstore: arrayBufferAt(NULL)");
+      return Deno.UnsafePointerView.getArrayBuffer(p, length);
+    },
+    addressOf: (view) => Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(view))),
     copyOut: (p, length) => {
       const out = new Uint8Array(length);
       new Deno.UnsafePointerView(raw(p)).copyInto(out);

@@ -9,12 +9,17 @@
  * `__u32 numa_node` @40; 48 bytes. libbpf reads `sz` to learn which fields the caller knows,
  * so later libbpf versions (which append fields) accept this shorter struct.
  */
-export const MAP_CREATE_OPTS = { size: 48, sz: 0, mapFlags: 28, numaNode: 40 } as const;
+export const MAP_CREATE_OPTS = {
+  size: 48, sz: 0, btfFd: 8, btfKeyTypeId: 12, btfValueTypeId: 16, mapFlags: 28, numaNode: 40,
+} as const;
 
-/** The fields of `struct bpf_map_create_opts` cgstore sets. */
+/** The fields of `struct bpf_map_create_opts` cgstore sets (BTF ones: 0 for none). */
 export interface MapCreateOpts {
   mapFlags: number;
   numaNode: number;
+  btfFd?: number;
+  btfKeyTypeId?: number;
+  btfValueTypeId?: number;
 }
 
 /**
@@ -27,16 +32,22 @@ export function encodeMapCreateOpts(opts: MapCreateOpts): Uint8Array {
   v.setBigUint64(MAP_CREATE_OPTS.sz, BigInt(MAP_CREATE_OPTS.size), true);
   v.setUint32(MAP_CREATE_OPTS.mapFlags, opts.mapFlags, true);
   v.setUint32(MAP_CREATE_OPTS.numaNode, opts.numaNode, true);
+  v.setUint32(MAP_CREATE_OPTS.btfFd, opts.btfFd ?? 0, true);
+  v.setUint32(MAP_CREATE_OPTS.btfKeyTypeId, opts.btfKeyTypeId ?? 0, true);
+  v.setUint32(MAP_CREATE_OPTS.btfValueTypeId, opts.btfValueTypeId ?? 0, true);
   return bytes;
 }
 
 /** The fields {@link encodeMapCreateOpts} wrote (for tests and debugging). */
-export function decodeMapCreateOpts(bytes: Uint8Array): MapCreateOpts & { sz: number } {
+export function decodeMapCreateOpts(bytes: Uint8Array): Required<MapCreateOpts> & { sz: number } {
   const v = view(bytes);
   return {
     sz: Number(v.getBigUint64(MAP_CREATE_OPTS.sz, true)),
     mapFlags: v.getUint32(MAP_CREATE_OPTS.mapFlags, true),
     numaNode: v.getUint32(MAP_CREATE_OPTS.numaNode, true),
+    btfFd: v.getUint32(MAP_CREATE_OPTS.btfFd, true),
+    btfKeyTypeId: v.getUint32(MAP_CREATE_OPTS.btfKeyTypeId, true),
+    btfValueTypeId: v.getUint32(MAP_CREATE_OPTS.btfValueTypeId, true),
   };
 }
 
@@ -54,6 +65,55 @@ export function encodeOpenFlagsOpts(flags: number): Uint8Array {
   const v = new DataView(bytes.buffer);
   v.setBigUint64(OPEN_FLAGS_OPTS.sz, BigInt(OPEN_FLAGS_OPTS.size), true);
   v.setUint32(OPEN_FLAGS_OPTS.flags, flags, true);
+  return bytes;
+}
+
+/**
+ * `union bpf_iter_link_info`'s cgroup member (uapi linux/bpf.h, 6.1+): `order` u32 @0,
+ * `cgroup_fd` u32 @4, `cgroup_id` u64 @8; 16 bytes. At most one of fd and id is non-zero;
+ * both zero walk from the default hierarchy's root.
+ */
+export const CGROUP_ITER_INFO = { size: 16, order: 0, cgroupFd: 4, cgroupId: 8 } as const;
+/** `enum bpf_cgroup_iter_order`: pre-order walk of the root and every descendant. */
+export const CGROUP_ITER_DESCENDANTS_PRE = 2;
+
+/** A cgroup iterator's link info; on its own ArrayBuffer (its address goes into attach opts). */
+export function encodeCgroupIterInfo(order: number, cgroupFd: number, cgroupId: number): Uint8Array {
+  const bytes = new Uint8Array(new ArrayBuffer(CGROUP_ITER_INFO.size));
+  const v = view(bytes);
+  v.setUint32(CGROUP_ITER_INFO.order, order, true);
+  v.setUint32(CGROUP_ITER_INFO.cgroupFd, cgroupFd, true);
+  v.setBigUint64(CGROUP_ITER_INFO.cgroupId, BigInt(cgroupId), true);
+  return bytes;
+}
+
+/**
+ * libbpf `struct bpf_iter_attach_opts`: `size_t sz` @0, `union bpf_iter_link_info *link_info`
+ * @8, `__u32 link_info_len` @16; 24 bytes.
+ */
+export const ITER_ATTACH_OPTS = { size: 24, sz: 0, linkInfo: 8, linkInfoLen: 16 } as const;
+
+/** Attach opts pointing at `linkInfoAddress` (keep the link info's buffer alive through the call). */
+export function encodeIterAttachOpts(linkInfoAddress: number, linkInfoLen: number): Uint8Array {
+  const bytes = new Uint8Array(new ArrayBuffer(ITER_ATTACH_OPTS.size));
+  const v = view(bytes);
+  v.setBigUint64(ITER_ATTACH_OPTS.sz, BigInt(ITER_ATTACH_OPTS.size), true);
+  v.setBigUint64(ITER_ATTACH_OPTS.linkInfo, BigInt(linkInfoAddress), true);
+  v.setUint32(ITER_ATTACH_OPTS.linkInfoLen, linkInfoLen, true);
+  return bytes;
+}
+
+/**
+ * `struct file_handle` for a cgroup2 (kernfs) directory: `handle_bytes` u32 @0 = 8,
+ * `handle_type` i32 @4 = FILEID_KERNFS (0xfe), `f_handle` @8 = the u64 kernfs id, which is the
+ * cgroup id. `open_by_handle_at` on it opens the cgroup by id without walking the tree.
+ */
+export function encodeCgroupFileHandle(cgroupId: number): Uint8Array {
+  const bytes = new Uint8Array(new ArrayBuffer(16));
+  const v = view(bytes);
+  v.setUint32(0, 8, true);
+  v.setInt32(4, 0xfe, true);
+  v.setBigUint64(8, BigInt(cgroupId), true);
   return bytes;
 }
 

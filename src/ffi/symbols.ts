@@ -64,6 +64,16 @@ export const LIBBPF_SYMBOLS = {
   btf__raw_data: { params: ["handle", "bytes"], result: "handle" },
   btf__free: { params: ["handle"], result: "void" },
   bpf_object__btf: { params: ["handle"], result: "handle" },
+  // CGRP_STORAGE maps and their iterator scans (cgrp-storage.ts, cgrp-iter.ts)
+  bpf_btf_load: { params: ["bytes", "size", "handle"], result: "i32" },
+  bpf_map__reuse_fd: { params: ["handle", "i32"], result: "i32" },
+  bpf_map__set_value_size: { params: ["handle", "u32"], result: "i32" },
+  bpf_map__set_max_entries: { params: ["handle", "u32"], result: "i32" },
+  bpf_map__set_initial_value: { params: ["handle", "bytes", "size"], result: "i32" },
+  bpf_program__attach_iter: { params: ["handle", "bytes"], result: "handle" },
+  bpf_link__fd: { params: ["handle"], result: "i32" },
+  bpf_link__destroy: { params: ["handle"], result: "i32" },
+  bpf_iter_create: { params: ["i32"], result: "i32" },
 } as const satisfies Record<string, SymbolDef>;
 
 /** glibc (`libc.so.6`): byte-path file calls (see `Libbpf.readDir`), close, dup, errno. */
@@ -80,6 +90,10 @@ export const LIBC_SYMBOLS = {
   read: { params: ["i32", "bytes", "size"], result: "ssize" },
   write: { params: ["i32", "bytes", "size"], result: "ssize" },
   rmdir: { params: ["bytes"], result: "i32" },
+  // CGRP_STORAGE: scans read an mmap'd array in place; cgroup ids open by file handle
+  mmap: { params: ["size", "size", "i32", "i32", "i32", "size"], result: "ssize" },
+  munmap: { params: ["size", "size"], result: "i32" },
+  open_by_handle_at: { params: ["i32", "bytes", "i32"], result: "i32" },
 } as const satisfies Record<string, SymbolDef>;
 
 /** What a parameter of each kind takes in JavaScript. */

@@ -113,6 +113,36 @@ export interface Libbpf {
   /** `rmdir(2)`: 0 or `-errno`. */
   rmdir(path: Uint8Array): number;
 
+  /* CGRP_STORAGE maps and their iterator scans. */
+  /** `bpf_btf_load` of a raw BTF blob: a BTF fd, or `-errno`. */
+  btfLoad(data: Uint8Array): number;
+  /** `bpf_map__reuse_fd` (before load): the object's map becomes map fd `fd` (dup'ed). 0 or `-errno`. */
+  objectMapReuseFd(map: NativeHandle, fd: number): number;
+  /** `bpf_map__set_value_size` / `set_max_entries` (before load): 0 or `-errno`. */
+  objectMapSetValueSize(map: NativeHandle, size: number): number;
+  objectMapSetMaxEntries(map: NativeHandle, n: number): number;
+  /** `bpf_map__set_initial_value` (before load; `data` must be the map's whole value): 0 or `-errno`. */
+  objectMapSetInitialValue(map: NativeHandle, data: Uint8Array): number;
+  /** `bpf_program__attach_iter` with `struct bpf_iter_attach_opts` bytes: a `struct bpf_link *` or null (see `errno`). */
+  programAttachIter(prog: NativeHandle, opts: Uint8Array): NativeHandle | null;
+  linkFd(link: NativeHandle): number;
+  linkDestroy(link: NativeHandle): number;
+  /** `bpf_iter_create(link_fd)`: an fd whose read(2) runs one iterator session, or `-errno`. */
+  iterCreate(linkFd: number): number;
+  /** `mmap(NULL, length, prot, flags, fd, 0)`: the address, or `-errno`. */
+  mmap(length: number, prot: number, flags: number, fd: number): number;
+  /** `munmap(address, length)`: 0 or `-errno`. */
+  munmap(address: number, length: number): number;
+  /**
+   * An `ArrayBuffer` over `length` bytes of native memory at `address` (no copy). It does not
+   * own the memory: whoever unmaps it must first make sure no view of it can be reached.
+   */
+  arrayBufferAt(address: number, length: number): ArrayBuffer;
+  /** The address of `view`'s first byte, as a number (for pointers inside C structs). */
+  addressOf(view: ArrayBufferView): number;
+  /** `open_by_handle_at(mountFd, handle, flags)`: an fd, or `-errno`. */
+  openByHandleAt(mountFd: number, handle: Uint8Array, flags: number): number;
+
   /** libc `close(2)`; returns 0 or `-errno`. */
   close(fd: number): number;
   /** `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: a new close-on-exec fd for the same file, or `-errno`. */
@@ -147,4 +177,8 @@ export interface FfiRuntime {
   int32Reader(p: NativeHandle): () => number;
   /** A copy of the `length` bytes at `p` (C may free or reuse them afterwards). */
   copyOut(p: NativeHandle, length: number): Uint8Array;
+  /** See {@link Libbpf.arrayBufferAt}. */
+  arrayBufferAt(address: number, length: number): ArrayBuffer;
+  /** See {@link Libbpf.addressOf}. */
+  addressOf(view: ArrayBufferView): number;
 }

@@ -13,8 +13,8 @@ import type { MapKey } from "./key.ts";
 import type { MapInfo } from "./info.ts";
 import { refuseCpuFlags } from "./percpu-flags.ts";
 
-/** A value buffer on an explicit ArrayBuffer (its address never moves). */
-function valueTarget(size: number): ValueTarget<Uint8Array> {
+/** A value buffer on an explicit ArrayBuffer (its address never moves). @internal */
+export function valueTarget(size: number): ValueTarget<Uint8Array> {
   const value = new Uint8Array(new ArrayBuffer((size + 7) & ~7), 0, size);
   return { value, pointer: libbpf.pointer(value) };
 }

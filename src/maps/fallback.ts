@@ -6,6 +6,7 @@
 import { Layout } from "../btf/layout.ts";
 import { layoutFromObjectFile } from "../btf/object-file.ts";
 import type { Schema } from "../btf/schema.ts";
+import { CgroupStorageMap } from "./cgroup-storage.ts";
 import { PerCpuCgroupStorageMap } from "./percpu-cgroup-storage.ts";
 import type { AnyStorageMap } from "./open.ts";
 
@@ -61,5 +62,6 @@ export function wordsSchema(valueSize: number): Schema {
 
 function setLayout(map: AnyStorageMap, layout: Layout): void {
   if (map instanceof PerCpuCgroupStorageMap) map.useLayout(layout);
+  else if (map instanceof CgroupStorageMap) map.useLayout(layout);
   else map.useLayout(layout);
 }

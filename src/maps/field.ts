@@ -48,6 +48,7 @@ export class Field {
   private readonly sumRule: boolean;
   private lastBytes: Uint8Array | null = null;
   private lastView: DataView | null = null;
+  private lastBuffer: ArrayBufferLike | null = null;
 
   /** @internal use `map.field(path)` (or `Field.of`) */
   constructor(spec: FieldSpec) {
@@ -115,13 +116,13 @@ export class Field {
       this.checkShape(value);
       return this.read(value.view, cpu * value.stride + this.offset, value.words);
     }
-    return this.read(this.viewOf(value), this.offset, null);
+    return this.read(this.viewOf(value), value.byteOffset + this.offset, null);
   }
 
   /** Like `get`, as an exact `bigint` for 64-bit integers (allocates). */
   getBigInt(value: Uint8Array | PerCpuValues, cpu = 0): bigint {
     if (this.width !== "u64" && this.width !== "i64") return BigInt(Math.trunc(this.get(value, cpu)));
-    const at = value instanceof PerCpuValues ? (this.get(value, cpu), cpu * value.stride + this.offset) : this.offset;
+    const at = value instanceof PerCpuValues ? (this.get(value, cpu), cpu * value.stride + this.offset) : value.byteOffset + this.offset;
     const view = value instanceof PerCpuValues ? value.view : this.viewOf(value);
     return this.width === "u64" ? view.getBigUint64(at, true) : view.getBigInt64(at, true);
   }
@@ -176,7 +177,11 @@ export class Field {
     }
   }
 
-  /** A DataView of a shared value, made once per distinct array (a map's lookup result is one). */
+  /**
+   * A DataView of the whole buffer under a shared value (read at `byteOffset + offset`), made
+   * once per distinct buffer: a map's lookup result is one array, and every value a
+   * CGRP_STORAGE scan hands out is a view into one records buffer, so neither allocates.
+   */
   private viewOf(bytes: Uint8Array): DataView {
     if (bytes === this.lastBytes) return this.lastView!;
     if (!(bytes instanceof Uint8Array)) typeMismatch("lookup", "the value", "a Uint8Array from lookup() or a PerCpuValues", bytes);
@@ -184,7 +189,11 @@ export class Field {
       throw new BpfRuleError("lookup", `value is ${bytes.byteLength} bytes; field "${this.path}" belongs to a ${this.layoutSize}-byte value`);
     }
     this.lastBytes = bytes;
-    return (this.lastView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    if (bytes.buffer !== this.lastBuffer) {
+      this.lastBuffer = bytes.buffer;
+      this.lastView = new DataView(bytes.buffer);
+    }
+    return this.lastView!;
   }
 
   private checkShape(values: PerCpuValues): void {

@@ -11,30 +11,44 @@ import type { DecodedStruct, Schema, SchemaValue } from "../btf/schema.ts";
 import { CgroupStorageMap } from "./cgroup-storage.ts";
 import { PerCpuCgroupStorageMap } from "./percpu-cgroup-storage.ts";
 import { mapInfoOf, openSource, requestedAccess, type MapSource, type OpenMapOptions } from "./source.ts";
+import { CgrpStorageMap } from "./cgrp-storage.ts";
+import { checkCgrpCreateOptions, createCgrpMap, type CreateCgrpMapOptions } from "./cgrp-create.ts";
 
 export type { MapAccess, MapSource, OpenMapOptions } from "./source.ts";
 
-/** Either kind of cgroup storage map handle. Narrow it with `CgroupStorageMap.from(m)` or `instanceof`. */
-export type AnyStorageMap<T = DecodedStruct> = CgroupStorageMap<T> | PerCpuCgroupStorageMap<T>;
+/**
+ * The two legacy cgroup storage map handles (get_next_key scans, `{ cgroupId, attachType }` or
+ * id keys). Narrow an `AnyStorageMap` to it with `isLegacyStorageMap(m)`.
+ */
+export type LegacyStorageMap<T = DecodedStruct> = CgroupStorageMap<T> | PerCpuCgroupStorageMap<T>;
+
+/**
+ * Any cgroup storage map handle: the legacy two, or `CgrpStorageMap` (BPF_MAP_TYPE_CGRP_STORAGE,
+ * keyed by cgroup). Narrow it with `CgroupStorageMap.from(m)`, `CgrpStorageMap.from(m)` … or `instanceof`.
+ */
+export type AnyStorageMap<T = DecodedStruct> = LegacyStorageMap<T> | CgrpStorageMap<T>;
+
+/** True for the legacy map handles (what a get_next_key scan and `{ cgroupId, attachType }` keys need). */
+export function isLegacyStorageMap<T>(map: AnyStorageMap<T>): map is LegacyStorageMap<T> {
+  return map instanceof CgroupStorageMap || map instanceof PerCpuCgroupStorageMap;
+}
 
 /** Wraps an fd this module owns, by the map's real type; closes it on any failure. @internal */
 export function mapFromFd(fd: number, what: string): AnyStorageMap {
   const info = mapInfoOf(fd, what);
   if (info.type === MapType.CGROUP_STORAGE) return new CgroupStorageMap(fd, info);
   if (info.type === MapType.PERCPU_CGROUP_STORAGE) return new PerCpuCgroupStorageMap(fd, info);
+  if (info.type === MapType.CGRP_STORAGE) return new CgrpStorageMap(fd, info);
   libbpf.close(fd);
-  const newer = info.type === MapType.CGRP_STORAGE
-    ? " (BPF_MAP_TYPE_CGRP_STORAGE, keyed by cgroup fd, is a different map kind that cgstore does not handle yet)"
-    : "";
   throw new BpfRuleError("open",
-    `${what} is a ${info.typeName} map (type ${info.type}, "${info.name}"), not cgroup storage: ` +
-      `cgstore opens ${mapTypeName(MapType.CGROUP_STORAGE)} and ${mapTypeName(MapType.PERCPU_CGROUP_STORAGE)} maps${newer}`);
+    `${what} is a ${info.typeName} map (type ${info.type}, "${info.name}"), not cgroup storage: cgstore opens ` +
+      `${mapTypeName(MapType.CGROUP_STORAGE)}, ${mapTypeName(MapType.PERCPU_CGROUP_STORAGE)} and ${mapTypeName(MapType.CGRP_STORAGE)} maps`);
 }
 
 /**
  * Opens an existing cgroup storage map and returns the handle for its real type:
- * `CgroupStorageMap` (shared) or `PerCpuCgroupStorageMap`. When the type is known, prefer
- * `CgroupStorageMap.open(source)` / `PerCpuCgroupStorageMap.open(source)`, which return it typed.
+ * `CgroupStorageMap` (shared), `PerCpuCgroupStorageMap` or `CgrpStorageMap`. When the type is
+ * known, prefer `CgroupStorageMap.open(source)` (… `CgrpStorageMap.open`), which return it typed.
  * ```ts
  * using map = openMap("/sys/fs/bpf/my_counters");
  * ```
@@ -50,8 +64,11 @@ export function openMap(source: MapSource, options?: OpenMapOptions): AnyStorage
   return map;
 }
 
-/** What `createMap` makes: `"shared"` (BPF_MAP_TYPE_CGROUP_STORAGE) or `"percpu"`. */
-export type StorageMapKind = "shared" | "percpu";
+/**
+ * What `createMap` makes: `"shared"` (BPF_MAP_TYPE_CGROUP_STORAGE), `"percpu"`, or `"cgrp"`
+ * (BPF_MAP_TYPE_CGRP_STORAGE, kernel ≥ 6.2).
+ */
+export type StorageMapKind = "shared" | "percpu" | "cgrp";
 
 interface CreateMapCommon {
   /** 16: `{cgroup id, attach type}`, an entry per attach type (default); 8: cgroup id only. */
@@ -65,7 +82,7 @@ interface CreateMapCommon {
 }
 
 /** Options of `createMap`: the type, and the value as a size or a schema. */
-export type CreateMapOptions<S extends Schema = Schema> = CreateMapCommon & { type: StorageMapKind } & (
+export type CreateMapOptions<S extends Schema = Schema> = CreateCgrpMapOptions<S> | CreateMapCommon & { type: "shared" | "percpu" } & (
   /** Bytes per value: 1..65407 shared, 1..32768 per-CPU (kernels ≥ 5.15; 4096 before). */
   | { valueSize: number; schema?: undefined }
   /** The value's fields; the map's value size is the schema's C size, and the handle is typed by it. */
@@ -80,8 +97,9 @@ export function checkCreateOptions(opts: CreateMapOptions): { type: number; keyS
   if (typeof opts !== "object" || opts === null) typeMismatch("create", "createMap's options", '{ type: "shared" | "percpu", valueSize | schema, … }', opts);
   const kindName = (opts as { type?: unknown }).type;
   if (kindName !== "shared" && kindName !== "percpu") {
-    throw new BpfRuleError("create", `type must be "shared" (cgroup_storage) or "percpu" (percpu_cgroup_storage); got ${JSON.stringify(kindName) ?? String(kindName)}`);
+    throw new BpfRuleError("create", `type must be "shared" (cgroup_storage), "percpu" (percpu_cgroup_storage) or "cgrp" (cgrp_storage); got ${JSON.stringify(kindName) ?? String(kindName)}`);
   }
+  opts = opts as Exclude<CreateMapOptions, { type: "cgrp" }>;
   const perCpu = kindName === "percpu";
   const keySize = opts.keySize ?? STORAGE_KEY_SIZE;
   if (keySize !== STORAGE_KEY_SIZE && keySize !== CGROUP_ID_KEY_SIZE) {
@@ -137,8 +155,15 @@ export function createMap<const S extends Schema>(opts: CreateMapCommon & { type
 export function createMap<const S extends Schema>(opts: CreateMapCommon & { type: "shared"; schema: S }): CgroupStorageMap<SchemaValue<S>>;
 export function createMap(opts: CreateMapCommon & { type: "percpu"; valueSize: number }): PerCpuCgroupStorageMap;
 export function createMap(opts: CreateMapCommon & { type: "shared"; valueSize: number }): CgroupStorageMap;
+export function createMap<const S extends Schema>(opts: { type: "cgrp"; schema: S; name?: string }): CgrpStorageMap<SchemaValue<S>>;
+export function createMap(opts: { type: "cgrp"; valueSize: number; name?: string }): CgrpStorageMap;
 export function createMap(opts: CreateMapOptions): AnyStorageMap;
 export function createMap(opts: CreateMapOptions): AnyStorageMap {
+  if (typeof opts === "object" && opts !== null && opts.type === "cgrp") {
+    const fd = createCgrpMap(checkCgrpCreateOptions(opts));
+    const map = mapFromFd(fd, "new map");
+    return map;
+  }
   const { type, keySize, valueSize, flags, layout } = checkCreateOptions(opts);
   // referenced until the call returns (its pointer is used)
   const optsView = encodeMapCreateOpts({ mapFlags: flags, numaNode: opts.numaNode ?? 0 });

@@ -4,7 +4,7 @@
  * kernels and on the host; the raw syscalls are checked first, then what the library makes of them.
  */
 import { afterEach, describe, expect, test } from "../helpers/harness.ts";
-import { BpfObject, type AnyStorageMap } from "../../src/index.ts";
+import { BpfObject, PerCpuCgroupStorageMap } from "../../src/index.ts";
 import { libbpf } from "../../src/ffi/index.ts";
 import { bpf, native } from "../helpers/env.ts";
 import { cleanup, closeLater, testCgroup, track } from "../helpers/fixture.ts";
@@ -56,7 +56,7 @@ describe.skipIf(!bpf.ok)(`kernel ${kernel.major}.${kernel.minor}.${kernel.patch}
   for (const [file, name, keySize] of [["counter.bpf.o", "pcpu_stats", 16], ["counter8.bpf.o", "pcpu_stats8", 8]] as const) {
     test(`get_next_key after the last entry (${keySize}-byte keys): ENOENT once fixed, a bogus key before; scans end exactly`, () => {
       const obj = closeLater(BpfObject.open(native(file)).load());
-      const map: AnyStorageMap = closeLater(obj.map(name));
+      const map = closeLater(PerCpuCgroupStorageMap.from(obj.map(name)));
       const cgs = [testCgroup("eol"), testCgroup("eol")];
       for (const cg of cgs) track(obj.program(obj.programNames[0]!).attachCgroup(cg));
 

@@ -64,7 +64,7 @@ describe.skipIf(!bpf.ok)("read-only handles", () => {
 
   test("{ access: \"read\" } opens with BPF_F_RDONLY; writes are refused before the kernel, kind permission", () => {
     const { cg, pcpuPin, sharedPin } = counter({ pcpu: 0o600, shared: 0o600 });
-    const ro = closeLater(openMap(pcpuPin, { access: "read" }));
+    const ro = closeLater(PerCpuCgroupStorageMap.open(pcpuPin, { access: "read" }));
     expect(ro.access).toBe("read");
     expect(closeLater(openMap(pcpuPin)).access).toBe("read-write");
     expect(ro.lookup({ cgroupId: cg.id, attachType: AttachType.CGROUP_INET_EGRESS })).not.toBeNull();

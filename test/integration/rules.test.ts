@@ -285,7 +285,7 @@ describe.skipIf(!bpf.ok)("objects and programs", () => {
 
   test("map handles outlive their object", () => {
     const obj = BpfObject.open(native("counter.bpf.o")).load();
-    const m: AnyStorageMap = closeLater(obj.map("pcpu_stats"));
+    const m = closeLater(PerCpuCgroupStorageMap.from(obj.map("pcpu_stats")));
     obj.close();
     expect(m.lookup({ cgroupId: 1, attachType: 1 })).toBeNull();
   });

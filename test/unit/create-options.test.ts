@@ -44,8 +44,8 @@ describe("createMap rules, checked before the syscall", () => {
     expect(ok({ type: "shared", valueSize: 8, numaNode: 0 }).flags).toBe(MapFlags.NUMA_NODE);
   });
 
-  test("type is \"shared\" or \"percpu\"; the value is a size or a schema, not both", () => {
-    bad({ type: "perCpu" as never, valueSize: 8 }, /type must be "shared" .* or "percpu"/);
+  test("type is \"shared\", \"percpu\" or \"cgrp\"; the value is a size or a schema, not both", () => {
+    bad({ type: "perCpu" as never, valueSize: 8 }, /type must be "shared" .*, "percpu" .* or "cgrp"/);
     bad({ perCpu: true, valueSize: 8 } as never, /type must be/);
     bad({ type: "shared" } as never, /exactly one of valueSize .* or schema/);
     bad({ type: "shared", valueSize: 16, schema: { a: "u64" } } as never, /exactly one of valueSize/);

@@ -6,12 +6,13 @@
 import { describe, expect, test } from "../helpers/harness.ts";
 import {
   DIRENT64, MAP_CREATE_OPTS, MAP_INFO, STATX, STATX_MASK, decodeDirent64, decodeMapCreateOpts, decodeMapInfo,
-  decodeStatx, encodeMapCreateOpts, mapInfoBuffer, statxBuffer,
+  decodeStatx, encodeMapCreateOpts, mapInfoBuffer, statxBuffer, CGROUP_ITER_INFO, ITER_ATTACH_OPTS,
+  encodeCgroupIterInfo, encodeIterAttachOpts, encodeCgroupFileHandle,
 } from "../../src/ffi/structs.ts";
 
 describe("C struct layouts", () => {
   test("struct bpf_map_create_opts (libbpf 1.1): sz @0, map_flags @28, numa_node @40, 48 bytes", () => {
-    expect(MAP_CREATE_OPTS).toEqual({ size: 48, sz: 0, mapFlags: 28, numaNode: 40 });
+    expect(MAP_CREATE_OPTS).toEqual({ size: 48, sz: 0, btfFd: 8, btfKeyTypeId: 12, btfValueTypeId: 16, mapFlags: 28, numaNode: 40 });
     const bytes = encodeMapCreateOpts({ mapFlags: 0x18, numaNode: 3 });
     expect(bytes.byteLength).toBe(48);
     expect(bytes.byteOffset).toBe(0);
@@ -23,7 +24,21 @@ describe("C struct layouts", () => {
     // Every other field (btf_fd, inner_map_fd, map_extra, map_ifindex …) stays zero.
     const others = [...bytes].filter((_, i) => !(i < 8 || (i >= 28 && i < 32) || (i >= 40 && i < 44)));
     expect(others.every((b) => b === 0)).toBe(true);
-    expect(decodeMapCreateOpts(bytes)).toEqual({ sz: 48, mapFlags: 0x18, numaNode: 3 });
+    expect(decodeMapCreateOpts(bytes)).toEqual({ sz: 48, mapFlags: 0x18, numaNode: 3, btfFd: 0, btfKeyTypeId: 0, btfValueTypeId: 0 });
+    // CGRP_STORAGE maps need BTF: btf_fd @8, btf_key_type_id @12, btf_value_type_id @16.
+    const withBtf = new DataView(encodeMapCreateOpts({ mapFlags: 1, numaNode: 0, btfFd: 7, btfKeyTypeId: 1, btfValueTypeId: 5 }).buffer);
+    expect([withBtf.getUint32(8, true), withBtf.getUint32(12, true), withBtf.getUint32(16, true), withBtf.getUint32(28, true)]).toEqual([7, 1, 5, 1]);
+  });
+
+  test("cgroup iterator link info (16 bytes), bpf_iter_attach_opts (24), a kernfs file handle", () => {
+    expect(CGROUP_ITER_INFO).toEqual({ size: 16, order: 0, cgroupFd: 4, cgroupId: 8 });
+    const info = new DataView(encodeCgroupIterInfo(2, 9, 1234).buffer);
+    expect([info.getUint32(0, true), info.getUint32(4, true), info.getBigUint64(8, true)]).toEqual([2, 9, 1234n]);
+    expect(ITER_ATTACH_OPTS).toEqual({ size: 24, sz: 0, linkInfo: 8, linkInfoLen: 16 });
+    const opts = new DataView(encodeIterAttachOpts(0x7f0012345678, 16).buffer);
+    expect([opts.getBigUint64(0, true), opts.getBigUint64(8, true), opts.getUint32(16, true)]).toEqual([24n, 0x7f0012345678n, 16]);
+    const fh = new DataView(encodeCgroupFileHandle(4242).buffer);
+    expect([fh.getUint32(0, true), fh.getInt32(4, true), fh.getBigUint64(8, true)]).toEqual([8, 0xfe, 4242n]);
   });
 
   test("struct bpf_map_info: fields at the uapi offsets, a zero-filled 104-byte buffer", () => {
