@@ -13,8 +13,14 @@ import { environmentError } from "./errors.ts";
  * - `counter8.bpf.o`: the same with 8-byte keys (`pcpu_stats8`, `shared_stats8`).
  * - `sock_create.bpf.o`: `count_sock_create` (cgroup/sock_create) counts sockets into `sock_count`.
  * - `types.bpf.o`: values of every layout feature the decoder handles (the tests' fixture).
+ * - `cgrp_iter.bpf.o`: the `iter/cgroup` program `CgrpStorageMap` scans with (bound to any
+ *   BPF_MAP_TYPE_CGRP_STORAGE map at load).
+ * - `cgrp_counter.bpf.o`: cgroup_skb counters into BPF_MAP_TYPE_CGRP_STORAGE maps
+ *   (`cgrp_stats`, and `cgrp_locked` under a spin lock).
  */
-export const BUNDLED_OBJECTS = ["counter.bpf.o", "counter8.bpf.o", "sock_create.bpf.o", "types.bpf.o"] as const;
+export const BUNDLED_OBJECTS = [
+  "counter.bpf.o", "counter8.bpf.o", "sock_create.bpf.o", "types.bpf.o", "cgrp_iter.bpf.o", "cgrp_counter.bpf.o",
+] as const;
 /** A name of {@link BUNDLED_OBJECTS}. */
 export type BundledObjectName = (typeof BUNDLED_OBJECTS)[number];
 

@@ -119,20 +119,21 @@ export class CgrpIterator {
   }
 
   /**
-   * Opens `objectPath`, binds it to map fd `mapFd` (values of `valueSize` bytes) with `slots`
+   * Opens the iterator object `elf` (its bytes: libbpf reads them until the load, which this
+   * call finishes), binds it to map fd `mapFd` (values of `valueSize` bytes) with `slots`
    * record slots, loads it and maps the records. Throws a `BpfError` with the errno.
    */
-  static load(objectPath: string, mapFd: number, valueSize: number, slots: number): CgrpIterator {
-    const obj = libbpf.objectOpenFile(objectPath);
-    if (obj === null) throw bpfError("load", libbpf.errno(), `bpf_object__open_file(${objectPath})`);
+  static load(elf: Uint8Array, mapFd: number, valueSize: number, slots: number): CgrpIterator {
+    const obj = libbpf.objectOpenMem(elf);
+    if (obj === null) throw bpfError("load", libbpf.errno(), "bpf_object__open_mem(cgrp_iter.bpf.o)");
     try {
       const find = (name: string) => {
         const m = libbpf.objectFindMapByName(obj, name);
-        if (m === null) throw new BpfError("load", `${objectPath} has no map "${name}"`, { kind: "environment" });
+        if (m === null) throw new BpfError("load", `cgrp_iter.bpf.o has no map "${name}"`, { kind: "environment" });
         return m;
       };
       const check = (rc: number, what: string) => {
-        if (rc < 0) throw bpfError("load", rc, `${what} (${objectPath})`);
+        if (rc < 0) throw bpfError("load", rc, `${what} (cgrp_iter.bpf.o)`);
       };
       check(libbpf.objectMapReuseFd(find("target"), mapFd), "bpf_map__reuse_fd");
       const records = find("records");
@@ -142,7 +143,7 @@ export class CgrpIterator {
       const size = new Uint32Array([valueSize]);
       check(libbpf.objectMapSetInitialValue(find(rodata ?? ".rodata"), new Uint8Array(size.buffer)), "set value_size");
       const prog = libbpf.objectFindProgramByName(obj, "cgrp_scan");
-      if (prog === null) throw new BpfError("load", `${objectPath} has no program "cgrp_scan"`, { kind: "environment" });
+      if (prog === null) throw new BpfError("load", `cgrp_iter.bpf.o has no program "cgrp_scan"`, { kind: "environment" });
       check(libbpf.objectLoad(obj), "bpf_object__load");
       const recordsFd = libbpf.mapFd(records);
       const length = Math.ceil((slots * recordStride(valueSize)) / PAGE) * PAGE;

@@ -5,8 +5,8 @@
  * by fd) fills records of its own. Either way a scan is a set of records, then a loop.
  * @internal
  */
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { bundledObject } from "../bundled.ts";
 import { libbpf } from "../ffi/index.ts";
 import { BpfError, BpfRuleError, bpfError, ENOENT } from "../errors.ts";
 import { closeFd, inodeOfFd, joinBytes, listDir, openDirectory, toBytePath, type BytePath } from "../bytepath.ts";
@@ -38,12 +38,20 @@ export interface ScanHost {
   readonly lockOffsets: readonly number[];
 }
 
-/** The iterator object shipped in native/build (null when not built or not on disk). */
-function iteratorObject(): string | null {
-  const url = new URL("../../native/build/cgrp_iter.bpf.o", import.meta.url);
-  if (url.protocol !== "file:") return null;
-  const path = fileURLToPath(url);
-  return existsSync(path) ? path : null;
+let iteratorElf: Uint8Array | null | undefined;
+/**
+ * The bundled iterator object's bytes (found like every bundled object: next to the module, or
+ * embedded in a compiled binary), read once; null when it is not there (a checkout not built).
+ */
+function iteratorObject(): Uint8Array | null {
+  if (iteratorElf === undefined) {
+    try {
+      iteratorElf = readFileSync(bundledObject("cgrp_iter.bpf.o"));
+    } catch {
+      iteratorElf = null;
+    }
+  }
+  return iteratorElf;
 }
 
 /** Slots of a first records array: enough for a typical host, grown (and the walk rerun) past it. */
@@ -95,15 +103,15 @@ export class Scanner {
       return this.iterator;
     }
     if (this.iteratorFailure !== undefined && method === "auto") return null;
-    const path = iteratorObject();
-    if (path === null) {
+    const elf = iteratorObject();
+    if (elf === null) {
       this.iteratorFailure = "the bundled iterator native/build/cgrp_iter.bpf.o is not built (make -C native)";
       if (method === "iterator") throw new BpfError("collect", this.iteratorFailure, { kind: "environment" });
       return null;
     }
     const want = grow ?? slots ?? Math.max(this.iterator?.records.capacity ?? 0, DEFAULT_SLOTS);
     try {
-      const it = CgrpIterator.load(path, this.host.fd, this.host.valueSize, want);
+      const it = CgrpIterator.load(elf, this.host.fd, this.host.valueSize, want);
       this.iterator?.close();
       this.iterator = it;
       return it;
