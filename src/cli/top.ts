@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { attachTypeName } from "../index.ts";
 import { cgroupPathResolver } from "./cgroup-paths.ts";
 import { table } from "./format.ts";
+import { LAYOUT_HELP } from "./layout-options.ts";
 import { UsageError } from "./errors.ts";
 import { listenForQuit } from "./quit.ts";
 import { Source, SOURCE_OPTIONS, sourceFrom } from "./source.ts";
@@ -19,6 +20,7 @@ a terminal; one block per refresh otherwise).
   -n <rows>           rows to show, default 20
   --interval <s>      seconds between refreshes, default 1
   --iterations <k>    stop after <k> refreshes (default: until q or Ctrl-C)
+${LAYOUT_HELP}
   -h, --help          this text`;
 
 const fmtRate = (r: number) => (Number.isNaN(r) ? "-" : r >= 100 ? String(Math.round(r)) : r.toFixed(1));
