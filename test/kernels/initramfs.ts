@@ -19,8 +19,8 @@ export const GUEST_PROJECT = "/cgstore";
 const FORMAT = "cgstore-initramfs-1";
 /** Host tools the tests run; a missing one is left out (the tests then skip or fail as on a host without it). */
 const TOOLS = ["bpftool", "promtool", "setpriv"];
-const PROJECT_DIRS = ["src", "test", "native/build", "examples"];
-const PROJECT_FILES = ["package.json", "bunfig.toml", "tsconfig.json"];
+const PROJECT_DIRS = ["src", "test", "native/build", "examples", "scripts", "contrib"];
+const PROJECT_FILES = ["package.json", "bunfig.toml", "tsconfig.json", "deno.json", "README.md"];
 /**
  * Not needed in the guest (guest paths); leaving the runner out keeps runner edits from forcing
  * a rebuild.
