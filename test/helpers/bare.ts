@@ -13,7 +13,9 @@ const SHELL_TOOLS = ["sh", "sleep", "seq", "rmdir"];
 export function bareBin(dir: string, extra: Record<string, string> = {}): string {
   mkdirSync(dir, { recursive: true });
   for (const t of SHELL_TOOLS) {
-    const target = ["/bin", "/usr/bin"].map((d) => join(d, t)).find(existsSync);
+    // Where this process finds it (a busybox directory in the kernel matrix's guests).
+    const dirs = ["/bin", "/usr/bin", ...(process.env.PATH ?? "").split(":").filter(Boolean)];
+    const target = dirs.map((d) => join(d, t)).find(existsSync);
     if (target) symlinkSync(target, join(dir, t));
   }
   for (const [name, target] of Object.entries(extra)) symlinkSync(target, join(dir, name));
