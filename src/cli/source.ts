@@ -89,7 +89,7 @@ export interface SourceOptions {
   mapName?: string;
   /** Programs to attach (default: every program of the object with a cgroup attach type). */
   programs?: string[];
-  /** Where to attach (default `own`). */
+  /** Where to attach. Default `subtree` (what `top` shows); `serve` passes its config's. */
   policy?: AttachPolicy;
   /** Called with the open map before the collector is made (declare rules); returns the fields to collect. */
   prepare?: (map: AnyStorageMap) => string[] | undefined;
@@ -131,7 +131,7 @@ export class Source {
       if (obj && programs.length === 0) throw new UsageError(`${obj.path} has no cgroup programs to attach`, "");
       const fields = opts.prepare?.(map);
       const collector = await Collector.create(map, { workers: opts.workers ?? 0, capacity: opts.capacity ?? 65536, fields });
-      s = new Source(map, collector, obj, dir, programs, opts.policy ?? "own");
+      s = new Source(map, collector, obj, dir, programs, opts.policy ?? "subtree");
       s.refresh();
       return s;
     } catch (e) {
