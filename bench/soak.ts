@@ -3,7 +3,9 @@
  * removed (each lives ~1 s) while it is scraped twice a second, refreshing every second.
  * Reports RSS, open fds, bpf links and series at start and end, and any series of a removed
  * cgroup still exported more than two refreshes after its removal. Not a test (minutes long).
- *   bun run bench/soak.ts --minutes 10 [--rate 100] [--base 200]
+ * The start figures are taken after --warmup seconds of the same churn (the runtime's heap and
+ * the collector's tables reach their working size); the idle figures before it are printed too.
+ *   bun run bench/soak.ts --minutes 10 [--rate 100] [--base 200] [--warmup 60]
  */
 import { mkdirSync, rmdirSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -11,9 +13,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { procStats, startServe } from "./exporter-proc.ts";
 
 const { values } = parseArgs({
-  options: { minutes: { type: "string", default: "1" }, rate: { type: "string", default: "100" }, base: { type: "string", default: "200" } },
+  options: {
+    minutes: { type: "string", default: "1" }, rate: { type: "string", default: "100" }, base: { type: "string", default: "200" },
+    warmup: { type: "string", default: "60" },
+  },
 });
-const minutes = Number(values.minutes), rate = Number(values.rate), base = Number(values.base);
+const minutes = Number(values.minutes), rate = Number(values.rate), base = Number(values.base), warmup = Number(values.warmup);
 const REFRESH_S = 1;
 
 const s = await startServe("soak", (top) => {
@@ -55,34 +60,40 @@ for (let i = 0; i < 4; i++) {
   await scrape();
   await sleep(500);
 }
-const start = snapshot("start");
-const end = Date.now() + minutes * 60_000;
-let nextScrape = Date.now(), nextReport = Date.now() + 60_000;
-/** Cgroups are made in batches every 100 ms (timers are too coarse for one every 10 ms). */
-const TICK = 100, batch = Math.max(1, Math.round((rate * TICK) / 1000));
-while (Date.now() < end) {
-  const t = Date.now();
-  for (let i = 0; i < batch; i++) {
-    const name = `churn${made++}`;
-    mkdirSync(`${top}/${name}`);
-    alive.push({ name, born: t });
+const idle = snapshot("idle");
+/** Creates `rate` cgroups a second (each removed after ~1 s) and scrapes twice a second until `until`. */
+async function churn(until: number, report: boolean): Promise<void> {
+  const began = Date.now();
+  let nextScrape = Date.now(), nextReport = Date.now() + 60_000;
+  // Cgroups are made in batches every 100 ms (timers are too coarse for one every 10 ms).
+  const TICK = 100, batch = Math.max(1, Math.round((rate * TICK) / 1000));
+  while (Date.now() < until) {
+    const t = Date.now();
+    for (let i = 0; i < batch; i++) {
+      const name = `churn${made++}`;
+      mkdirSync(`${top}/${name}`);
+      alive.push({ name, born: t });
+    }
+    while (alive.length > 0 && t - alive[0]!.born > 1000) {
+      const old = alive.shift()!;
+      rmdirSync(`${top}/${old.name}`);
+      removedAt.set(old.name, Date.now());
+      removed++;
+    }
+    if (t >= nextScrape) {
+      nextScrape = t + 500;
+      scrape().catch((e) => console.error(`scrape: ${e}`));
+    }
+    if (report && t >= nextReport) {
+      nextReport = t + 60_000;
+      snapshot(`${((t - began) / 60_000).toFixed(0)} min`);
+    }
+    await sleep(Math.max(0, TICK - (Date.now() - t)));
   }
-  while (alive.length > 0 && t - alive[0]!.born > 1000) {
-    const old = alive.shift()!;
-    rmdirSync(`${top}/${old.name}`);
-    removedAt.set(old.name, Date.now());
-    removed++;
-  }
-  if (t >= nextScrape) {
-    nextScrape = t + 500;
-    scrape().catch((e) => console.error(`scrape: ${e}`));
-  }
-  if (t >= nextReport) {
-    nextReport = t + 60_000;
-    snapshot(`${((t - (end - minutes * 60_000)) / 60_000).toFixed(0)} min`);
-  }
-  await sleep(Math.max(0, TICK - (Date.now() - t)));
 }
+await churn(Date.now() + warmup * 1000, false);
+const start = snapshot("start (after warm-up)");
+await churn(Date.now() + minutes * 60_000, true);
 // Let the churned-away cgroups go the way of the rest, then look again.
 for (const old of alive.splice(0)) {
   rmdirSync(`${top}/${old.name}`);
@@ -95,6 +106,7 @@ for (let i = 0; i < 3; i++) {
   await sleep(500);
 }
 const fin = snapshot("end");
-console.log(`RSS ${((fin.rss - start.rss) / 1e6).toFixed(1)} MB, fds ${fin.fds - start.fds}, links ${fin.links - start.links} (end − start); ` +
+// fds and links against the idle figures: churn stopped, the same 200 cgroups remain.
+console.log(`RSS ${((fin.rss - start.rss) / 1e6).toFixed(1)} MB (end − start), fds ${fin.fds - idle.fds}, links ${fin.links - idle.links} (end − idle); ` +
   `${stale} scrapes saw a removed cgroup's series after two refreshes`);
 process.exit(0);

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { parseArgs } from "node:util";
 import { parseListenAddress, serveHttp, type HttpServer } from "./http.ts";
-import { formatMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } from "../collector/exposition.ts";
+import { formatMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type MetricFamily } from "../collector/exposition.ts";
 import { UsageError } from "./errors.ts";
 import { configFromFlags, loadConfig, type ExporterConfig } from "./config.ts";
 import { BasicAuth, loadWebConfig } from "./web-config.ts";
@@ -54,6 +54,25 @@ const LANDING = (path: string) => `<!doctype html>
 <p>BPF cgroup local storage maps as Prometheus metrics.</p>
 <p><a href="${path}">Metrics</a></p></body></html>
 `;
+
+/** One scrape's families, formatted (and compressed) once per variant asked for. */
+class Scrape {
+  private readonly families: MetricFamily[];
+  private readonly bodies = new Map<string, string | Uint8Array>();
+  constructor(families: MetricFamily[]) {
+    this.families = families;
+  }
+  body(openMetrics: boolean, gzip: boolean): string | Uint8Array {
+    const key = `${openMetrics}/${gzip}`;
+    let b = this.bodies.get(key);
+    if (b === undefined) {
+      const text = formatMetrics(this.families, openMetrics);
+      b = gzip ? gzipSync(text) : text;
+      this.bodies.set(key, b);
+    }
+    return b;
+  }
+}
 
 function options(argv: string[]) {
   const { values } = parseArgs({
@@ -103,32 +122,33 @@ export async function serve(argv: string[]): Promise<number> {
   const auth = new BasicAuth(web.users);
   const info = buildInfoFamily("cgstore", version());
   let lastRefresh = Date.now();
-  let scraping = Promise.resolve();
+  /**
+   * The scrape in progress: concurrent scrapes (several Prometheus servers, HA pairs) join it
+   * instead of queueing a poll each, and share its text per format.
+   */
+  let inflight: Promise<Scrape> | null = null;
+  const collect = async (): Promise<Scrape> => {
+    try {
+      if (Date.now() - lastRefresh >= refreshEvery) {
+        lastRefresh = Date.now();
+        exporter.refresh();
+      }
+    } catch (e) {
+      exporter.stats.errors++;
+      console.error(`cgstore serve: ${(e as Error).message}`);
+    }
+    await exporter.poll();
+    return new Scrape([...exporter.families(), ...processFamilies(), info]);
+  };
 
   const metrics = async (req: Request): Promise<Response> => {
     const openMetrics = (req.headers.get("accept") ?? "").includes("application/openmetrics-text");
-    // One poll at a time; concurrent scrapes wait for it.
-    const done = scraping.then(async () => {
-      try {
-        if (Date.now() - lastRefresh >= refreshEvery) {
-          lastRefresh = Date.now();
-          exporter.refresh();
-        }
-      } catch (e) {
-        exporter.stats.errors++;
-        console.error(`cgstore serve: ${(e as Error).message}`);
-      }
-      await exporter.poll();
-    });
-    scraping = done;
-    await done;
-    const text = formatMetrics([...exporter.families(), ...processFamilies(), info], openMetrics);
+    inflight ??= collect().finally(() => (inflight = null));
+    const scrape = await inflight;
+    const gzip = /\bgzip\b/.test(req.headers.get("accept-encoding") ?? "");
     const headers: Record<string, string> = { "content-type": openMetrics ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE };
-    if (/\bgzip\b/.test(req.headers.get("accept-encoding") ?? "")) {
-      headers["content-encoding"] = "gzip";
-      return new Response(req.method === "HEAD" ? null : gzipSync(text), { headers });
-    }
-    return new Response(req.method === "HEAD" ? null : text, { headers });
+    if (gzip) headers["content-encoding"] = "gzip";
+    return new Response(req.method === "HEAD" ? null : scrape.body(openMetrics, gzip), { headers });
   };
 
   const handler = async (req: Request): Promise<Response> => {

@@ -6,6 +6,7 @@ import {
   closeFd, inodeOf, inodeOfFd, joinBytes, listDir, openDirectory, readText, toBytePath, type BytePath,
 } from "../bytepath.ts";
 import { isCgroupAttachType } from "../constants.ts";
+import { errorKind } from "../errors.ts";
 import {
   BpfObject, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
 } from "../index.ts";
@@ -166,6 +167,7 @@ export class Source {
    * keys.
    */
   refresh(): void {
+    const failures: unknown[] = [];
     if (this.obj && this.dir !== undefined) {
       const top = toBytePath(this.dir);
       const seen = new Set<number>();
@@ -200,7 +202,16 @@ export class Source {
           // by the next refresh and is detached by close().
           const list: CgroupAttachment[] = [];
           this.attached.set(id, list);
-          for (const p of this.programs) list.push(this.obj.program(p).attachCgroup(fd));
+          try {
+            for (const p of this.programs) list.push(this.obj.program(p).attachCgroup(fd));
+          } catch (e) {
+            // Removed between the walk and the attach (the kernel refuses a dying cgroup with
+            // ENOENT): nothing to attach to. Anything else is reported, the rest still served.
+            for (const a of list) a.detach();
+            this.attached.delete(id);
+            seen.delete(id);
+            if (errorKind(e) !== "not-found") failures.push(e);
+          }
         } finally {
           closeFd(fd);
         }
@@ -214,6 +225,7 @@ export class Source {
       }
     }
     this.collector.refresh();
+    if (failures.length > 0) throw failures[0];
   }
 
   /** Stops the collector, detaches what it attached, closes the map. */
