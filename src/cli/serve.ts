@@ -58,16 +58,17 @@ const LANDING = (path: string) => `<!doctype html>
 /** One scrape's families, formatted (and compressed) once per variant asked for. */
 class Scrape {
   private readonly families: MetricFamily[];
-  private readonly bodies = new Map<string, string | Uint8Array>();
+  private readonly bodies = new Map<string, string | Uint8Array<ArrayBuffer>>();
   constructor(families: MetricFamily[]) {
     this.families = families;
   }
-  body(openMetrics: boolean, gzip: boolean): string | Uint8Array {
+  body(openMetrics: boolean, gzip: boolean): string | Uint8Array<ArrayBuffer> {
     const key = `${openMetrics}/${gzip}`;
     let b = this.bodies.get(key);
     if (b === undefined) {
       const text = formatMetrics(this.families, openMetrics);
-      b = gzip ? gzipSync(text) : text;
+      // A Buffer over its own ArrayBuffer (never shared), typed as Response bodies want it.
+      b = gzip ? (gzipSync(text) as Uint8Array<ArrayBuffer>) : text;
       this.bodies.set(key, b);
     }
     return b;
