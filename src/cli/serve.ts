@@ -125,10 +125,14 @@ export async function serve(argv: string[]): Promise<number> {
   let lastRefresh = Date.now();
   /**
    * The scrape in progress: concurrent scrapes (several Prometheus servers, HA pairs) join it
-   * instead of queueing a poll each, and share its text per format.
+   * instead of queueing a poll each, and share its text per format and encoding.
    */
   let inflight: Promise<Scrape> | null = null;
   const collect = async (): Promise<Scrape> => {
+    // Polling is synchronous work: yield first, so that requests already waiting (they arrived
+    // while the previous scrape ran) reach the handler and join this one. Every response still
+    // comes from a poll that began after its request arrived.
+    await new Promise((ok) => setImmediate(ok));
     try {
       if (Date.now() - lastRefresh >= refreshEvery) {
         lastRefresh = Date.now();
