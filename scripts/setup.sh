@@ -19,6 +19,10 @@ command -v make >/dev/null || need+=(make)
 command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
 # promtool (Debian's prometheus package): tests check /metrics with Prometheus's own linter.
 command -v promtool >/dev/null || need+=(prometheus)
+# The same package's server: test/integration/prometheus.test.ts starts one on loopback (never
+# as a service), scraping serve over TLS with a certificate openssl makes.
+command -v prometheus >/dev/null || [[ " ${need[*]} " == *" prometheus "* ]] || need+=(prometheus)
+command -v openssl >/dev/null || need+=(openssl)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 [ -f /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 # The kernel matrix (test/kernels/) boots Debian kernels in qemu with a busybox initramfs. Only

@@ -10,7 +10,7 @@ const HELP = `cgstore: read BPF cgroup local storage maps (cgroup_storage, percp
 Usage:
   cgstore dump <pinned map path> [--per-cpu] [--json] [--watch <seconds>]
   cgstore dump --id <map id> ...
-  cgstore serve --cgroup <dir> | --map <pinned map path> [--port 9464] [--host 127.0.0.1]
+  cgstore serve --config.file <f> | --cgroup <dir> | --map <pin> [--web.listen-address 127.0.0.1:9464]
   cgstore top --cgroup <dir> | --map <pinned map path> [--sort bytes] [-n 20] [--interval 1]
   cgstore demo
   cgstore <command> --help

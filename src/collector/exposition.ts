@@ -7,14 +7,19 @@
 export const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/** How a family's samples behave: counters only go up (or reset); gauges go either way. */
-export type MetricType = "counter" | "gauge";
+/**
+ * How a family's samples behave: counters only go up (or reset); gauges go either way; a
+ * histogram's samples are its cumulative `_bucket`s (label `le`), `_sum` and `_count`.
+ */
+export type MetricType = "counter" | "gauge" | "histogram";
 
 /** One series of a family: its labels (written in insertion order) and its current value. */
 export interface MetricSample {
   /** Label names must be valid (`[a-zA-Z_][a-zA-Z0-9_]*`); values may hold any text. */
   readonly labels?: Readonly<Record<string, string>>;
   readonly value: number;
+  /** Histograms: `_bucket`, `_sum` or `_count`, appended to the family name. */
+  readonly suffix?: "_bucket" | "_sum" | "_count";
 }
 
 /** A metric family: one HELP and TYPE header, then its samples. */
@@ -53,6 +58,11 @@ function formatLabels(labels: Readonly<Record<string, string>> | undefined): str
   return pairs.length === 0 ? "" : `{${pairs.join(",")}}`;
 }
 
+/** A sample value; infinities as both formats spell them. */
+function formatValue(v: number): string {
+  return v === Infinity ? "+Inf" : v === -Infinity ? "-Inf" : String(v);
+}
+
 /** The families as one exposition document (ending in `# EOF` for OpenMetrics). */
 export function formatMetrics(families: readonly MetricFamily[], openMetrics: boolean): string {
   const lines: string[] = [];
@@ -63,7 +73,7 @@ export function formatMetrics(families: readonly MetricFamily[], openMetrics: bo
     const sample = type === "counter" ? `${base}_total` : base;
     const head = openMetrics ? base : sample;
     lines.push(`# HELP ${head} ${escapeHelp(help)}`, `# TYPE ${head} ${type}`);
-    for (const s of samples) lines.push(`${sample}${formatLabels(s.labels)} ${s.value}`);
+    for (const s of samples) lines.push(`${sample}${s.suffix ?? ""}${formatLabels(s.labels)} ${formatValue(s.value)}`);
   }
   if (openMetrics) lines.push("# EOF");
   return lines.length === 0 ? "" : lines.join("\n") + "\n";

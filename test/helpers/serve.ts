@@ -4,7 +4,7 @@ import { spawnCli } from "./env.ts";
 
 /** Starts `cgstore serve` on a free port; resolves with the process and its base URL. */
 export async function startServe(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawnCli(["serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawnCli(["serve", "--web.listen-address", "127.0.0.1:0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   proc.stderr!.on("data", (d: Buffer) => (err += d));
   const url = await new Promise<string>((ok, fail) => {

@@ -53,7 +53,7 @@ describe.skipIf(!bpf.ok || isDeno)("the standalone binary, with no JavaScript ru
 
   test("serve --cgroup: /metrics scraped once", async () => {
     const cg = testCgroup("binary-serve");
-    const { status, body } = await scrapeOnce([exe, "serve", "--cgroup", cg.path, "--port", "0"], { env: env() }, () => sendUdp(cg, 4, 10));
+    const { status, body } = await scrapeOnce([exe, "serve", "--cgroup", cg.path, "--web.listen-address", "127.0.0.1:0"], { env: env() }, () => sendUdp(cg, 4, 10));
     expect(status).toBe(200);
     expect(body).toMatch(sampleFor(cg.path, PREFIX, 4));
   });

@@ -102,7 +102,7 @@ describe.skipIf(!bpf.ok || why !== null)(`the packed package, installed, with no
 
   test("cgstore serve --cgroup: /metrics scraped once", async () => {
     const cg = testCgroup("pkg-serve");
-    const { status, body } = await scrapeOnce([...cgstore, "serve", "--cgroup", cg.path, "--port", "0"], { cwd: project, env }, () => sendUdp(cg, 3, 10));
+    const { status, body } = await scrapeOnce([...cgstore, "serve", "--cgroup", cg.path, "--web.listen-address", "127.0.0.1:0"], { cwd: project, env }, () => sendUdp(cg, 3, 10));
     expect(status).toBe(200);
     expect(body).toMatch(sampleFor(cg.path, PREFIX, 3));
   });
