@@ -17,9 +17,12 @@ import { environmentError } from "./errors.ts";
  *   BPF_MAP_TYPE_CGRP_STORAGE map at load).
  * - `cgrp_counter.bpf.o`: cgroup_skb counters into BPF_MAP_TYPE_CGRP_STORAGE maps
  *   (`cgrp_stats`, and `cgrp_locked` under a spin lock).
+ * - `netstats.bpf.o`: per-cgroup packets, bytes, u32/u16/u8 gauges and a log2 packet-size
+ *   histogram (the exporter's config example, examples/netstats.yml).
  */
 export const BUNDLED_OBJECTS = [
   "counter.bpf.o", "counter8.bpf.o", "sock_create.bpf.o", "types.bpf.o", "cgrp_iter.bpf.o", "cgrp_counter.bpf.o",
+  "netstats.bpf.o",
 ] as const;
 /** A name of {@link BUNDLED_OBJECTS}. */
 export type BundledObjectName = (typeof BUNDLED_OBJECTS)[number];

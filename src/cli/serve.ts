@@ -15,6 +15,7 @@ import { BasicAuth, loadWebConfig } from "./web-config.ts";
 import { buildInfoFamily, processFamilies } from "./process-metrics.ts";
 import { Exporter } from "./exporter.ts";
 import { VERSION } from "./version.ts";
+import { cgroupDirArg } from "./cgroup-paths.ts";
 import { bundledObject } from "../bundled.ts";
 
 export const SERVE_HELP = `Usage: cgstore serve --config.file <exporter.yml> [options]
@@ -113,7 +114,10 @@ export async function serve(argv: string[]): Promise<number> {
   const web = values["web.config.file"] === undefined ? { users: new Map<string, string>() } : loadWebConfig(values["web.config.file"]);
   const config: ExporterConfig = values["config.file"] !== undefined
     ? loadConfig(values["config.file"])
-    : configFromFlags({ cgroup: values.cgroup, maps, subtree: values.subtree, counter: bundledObject("counter.bpf.o") });
+    : configFromFlags({
+      cgroup: values.cgroup === undefined ? undefined : cgroupDirArg(values.cgroup, SERVE_HELP),
+      maps, subtree: values.subtree, counter: bundledObject("counter.bpf.o"),
+    });
 
   const exporter = await Exporter.open(config, { workers, counter: bundledObject("counter.bpf.o") });
   const auth = new BasicAuth(web.users);

@@ -18,7 +18,8 @@ import { cleanup, testCgroup } from "../helpers/fixture.ts";
 
 const PROMETHEUS = ["prometheus", "/usr/bin/prometheus"].find((p) => spawnSync(p, ["--version"]).status === 0);
 const OPENSSL = ["openssl", "/usr/bin/openssl"].find((p) => spawnSync(p, ["version"]).status === 0);
-if (bpf.ok && process.env.CI === "true" && (!PROMETHEUS || !OPENSSL)) {
+// In the kernel matrix's guests (CGSTORE_GUEST) the server is not carried: the test skips there.
+if (bpf.ok && process.env.CI === "true" && !process.env.CGSTORE_GUEST && (!PROMETHEUS || !OPENSSL)) {
   throw new Error("prometheus and openssl are needed under CI=true: scripts/setup.sh installs them");
 }
 

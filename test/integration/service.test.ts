@@ -13,7 +13,7 @@ describe("contrib/cgstore.service", () => {
   const setting = (key: string) => text.split("\n").filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
 
   test("runs serve --map on loopback as a dynamic user with no capability and no new privileges", () => {
-    expect(setting("ExecStart")[0]).toMatch(/ serve --map \S+ .*--host 127\.0\.0\.1/);
+    expect(setting("ExecStart")[0]).toMatch(/ serve --map \S+ .*--web\.listen-address 127\.0\.0\.1:\d+/);
     expect(setting("DynamicUser")).toEqual(["yes"]);
     expect(setting("NoNewPrivileges")).toEqual(["yes"]);
     expect(setting("AmbientCapabilities")).toEqual([""]);
