@@ -56,7 +56,15 @@ describe.skipIf(!bpf.ok || why !== null)(`the packed package, installed, with no
       const untar = spawnSync("tar", ["xzf", tarball, "-C", join(project, "vendor")], { encoding: "utf8" });
       if (untar.status !== 0) throw new Error(`tar: ${untar.stderr}`);
       spawnSync("mv", [join(project, "vendor/package"), join(project, "vendor/cgstore")]);
-      writeFileSync(join(project, "deno.json"), JSON.stringify({ imports: { cgstore: "./vendor/cgstore/src/index.ts" } }));
+      // A vendored copy's own deno.json is not the project's: its npm dependencies (yaml,
+      // bcryptjs) are mapped here as a Deno user would (JSR applies the package's own imports).
+      const vendored = JSON.parse(readFileSync(join(project, "vendor/cgstore/deno.json"), "utf8")) as { imports?: Record<string, string> };
+      writeFileSync(join(project, "deno.json"), JSON.stringify({
+        nodeModulesDir: "auto", imports: { ...vendored.imports, cgstore: "./vendor/cgstore/src/index.ts" },
+      }));
+      // The user's install step (as `bun add` is on the other side): fetches yaml and bcryptjs.
+      const install = run([join(bin, "deno"), "install"]);
+      if (install.status !== 0) throw new Error(`deno install: ${install.stderr}`);
       cgstore = [join(bin, "deno"), "run", "-A", "vendor/cgstore/src/cli/main.ts"];
     } else {
       writeFileSync(join(project, "package.json"), JSON.stringify({ name: "project", private: true }));
