@@ -11,7 +11,7 @@ import { get } from "node:http";
 import { afterEach, describe, expect, test } from "../helpers/harness.ts";
 import { BpfObject } from "../../src/index.ts";
 import { bpf, native, spawnCli } from "../helpers/env.ts";
-import { cleanup, closeLater, testCgroup, testPinPath, track } from "../helpers/fixture.ts";
+import { cleanup, closeLater, sendUdp, testCgroup, testPinPath, track } from "../helpers/fixture.ts";
 
 /** The bundled counter, loaded; its maps pinned (shared_stats, pcpu_stats). */
 function pinnedCounter(): { obj: BpfObject; pins: Record<string, string> } {
@@ -61,8 +61,7 @@ function tempFile(name: string, text: string): string {
 }
 
 function udp(dir: string, count: number, size = 10) {
-  const r = spawnSync(native("udp_traffic"), [dir, String(count), String(size)]);
-  if (r.status !== 0) throw new Error(`udp_traffic: ${r.stderr}`);
+  sendUdp(dir, count, size);
 }
 
 /** The value of the one sample of `name` whose line contains every one of `parts`. */

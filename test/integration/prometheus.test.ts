@@ -14,7 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import bcrypt from "bcryptjs";
 import { afterAll, describe, expect, test } from "../helpers/harness.ts";
 import { bpf, native, spawnCli } from "../helpers/env.ts";
-import { cleanup, testCgroup } from "../helpers/fixture.ts";
+import { cleanup, sendUdp, testCgroup } from "../helpers/fixture.ts";
 
 const PROMETHEUS = ["prometheus", "/usr/bin/prometheus"].find((p) => spawnSync(p, ["--version"]).status === 0);
 const OPENSSL = ["openssl", "/usr/bin/openssl"].find((p) => spawnSync(p, ["version"]).status === 0);
@@ -38,8 +38,7 @@ async function freePort(): Promise<number> {
 }
 
 function udp(dir: string, count: number) {
-  const r = spawnSync(native("udp_traffic"), [dir, String(count), String(SIZE)]);
-  if (r.status !== 0) throw new Error(`udp_traffic: ${r.stderr}`);
+  sendUdp(dir, count, SIZE);
 }
 
 describe.skipIf(!bpf.ok || !PROMETHEUS || !OPENSSL)("a real Prometheus scraping cgstore serve", () => {
