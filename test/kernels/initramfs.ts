@@ -156,6 +156,9 @@ function manifest(root: string): Manifest {
   for (const d of ["proc", "sys", "dev", "tmp", "root", "run"]) m.dir(d);
   for (const d of PROJECT_DIRS) m.tree(join(root, d), `${GUEST_PROJECT.slice(1)}/${d}`);
   for (const f of PROJECT_FILES) if (existsSync(join(root, f))) m.put(`${GUEST_PROJECT}/${f}`, { kind: "file", mode: 0o644, source: join(root, f) });
+  // The package's runtime dependencies (yaml, bcryptjs: neither has dependencies of its own).
+  const deps = Object.keys((JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {});
+  for (const d of deps) m.tree(join(root, "node_modules", d), `${GUEST_PROJECT.slice(1)}/node_modules/${d}`);
   return m;
 }
 
