@@ -39,7 +39,7 @@ switch (workload) {
   }
   case "collector_poll": {
     const m = PerCpuCgroupStorageMap.open(args[0]!);
-    const c = await Collector.create(m, { workers: num(2), capacity: 8192 });
+    const c = await Collector.create(m, { workers: num(2), capacity: 8192, inlineBelow: args[3] === undefined ? undefined : num(3) });
     const keys = c.refresh().added;
     const end = performance.now() * 1e6 + 250e6; // warm-up, as for every TS workload
     do await c.poll(); while (performance.now() * 1e6 < end);

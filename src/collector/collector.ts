@@ -113,6 +113,10 @@ export class Collector implements AsyncDisposable {
   private inlineBelow = INLINE_BELOW;
   /** Missing slots of a poll in this thread. */
   private readonly missing: Int32Array;
+  /** The live slots, ascending, shared with the Workers; relisted before a poll after changes. */
+  private readonly live: Int32Array;
+  private liveCount = 0;
+  private liveDirty = true;
   private polls = 0;
   private closed = false;
   /** A Worker poll in progress: slot assignment and other polls must wait for it. */
@@ -138,6 +142,7 @@ export class Collector implements AsyncDisposable {
     this.rateValues = new Float64Array(capacity * fields.length).fill(NaN);
     this.scratch = new Float64Array(this.rowValues);
     this.missing = new Int32Array(capacity);
+    this.live = new Int32Array(new SharedArrayBuffer(4 * capacity));
   }
 
   /** A collector over `map` (kept open by the caller). Starts its Workers, if any. */
@@ -170,7 +175,7 @@ export class Collector implements AsyncDisposable {
     const dispatch = c.dispatch = n > 0 ? new Dispatch({ workers: n, capacity: c.table.capacity }) : null;
     try {
       await Promise.all(Array.from({ length: n }, (_, index) => c.startWorker({
-        table: c.table.init, dispatch: dispatch!.init, mapFd: map.fd, fields: fields.map((f) => f.spec), locked, cpus,
+        table: c.table.init, dispatch: dispatch!.init, live: c.live.buffer as SharedArrayBuffer, mapFd: map.fd, fields: fields.map((f) => f.spec), locked, cpus,
         index, count: n,
       })));
     } catch (e) {
@@ -259,6 +264,7 @@ export class Collector implements AsyncDisposable {
     if (slot < 0) throw new BpfRuleError("collect", `the collector's ${this.table.capacity} slots are all in use`, "create it with a larger capacity");
     this.nextFree = slot + 1;
     this.table.assign(slot, cgroupId, attachType);
+    this.liveDirty = true;
     this.prevTime[slot] = NaN; // a new key: no rate until it has been polled twice
     this.rateValues.fill(NaN, slot * this.fields.length, (slot + 1) * this.fields.length);
     this.slotByKey.set(key, slot);
@@ -300,6 +306,7 @@ export class Collector implements AsyncDisposable {
 
   private retire(slot: number, key = keyOf(this.table.cgroupId(slot), this.table.attachType(slot))): void {
     this.table.retire(slot);
+    this.liveDirty = true;
     this.slotByKey.delete(key);
     this.retiredAt.set(slot, this.polls);
   }
@@ -314,8 +321,9 @@ export class Collector implements AsyncDisposable {
     const poll = ++this.polls;
     let looked = 0, retired = 0;
     const d = this.dispatch;
-    if (d === null || this.slotByKey.size < this.inlineBelow) {
-      looked = this.poller.poll(poll, 0, 1, this.missing);
+    if (this.liveDirty) this.listLive();
+    if (d === null || this.liveCount < this.inlineBelow) {
+      looked = this.poller.poll(poll, this.live, this.liveCount, 0, 1, this.missing);
       this.updateRates(performance.now());
       retired = this.retireMissing(this.missing, 0, this.poller.missingCount);
     } else {
@@ -324,7 +332,7 @@ export class Collector implements AsyncDisposable {
       }
       this.polling = true;
       try {
-        d.start(Command.POLL, poll);
+        d.start(Command.POLL, poll, this.liveCount);
         await d.finished(() => this.workers.some((l) => l.dead));
         for (const [i, l] of this.workers.entries()) {
           if (l.dead) throw await this.deathOf(l);
@@ -340,6 +348,15 @@ export class Collector implements AsyncDisposable {
       }
     }
     return { poll, looked, retired, ms: performance.now() - t0 };
+  }
+
+  /** Lists the live slots in ascending order (Workers take every n-th: an even split). */
+  private listLive(): void {
+    let n = 0;
+    for (const slot of this.slotByKey.values()) this.live[n++] = slot;
+    this.live.subarray(0, n).sort();
+    this.liveCount = n;
+    this.liveDirty = false;
   }
 
   private retireMissing(missing: Int32Array, from: number, count: number): number {

@@ -15,7 +15,7 @@
 import type { SerializedError } from "../errors.ts";
 
 /** Control words. */
-const GEN = 0, CMD = 1, POLL = 2, DONE = 3, HEADER = 4;
+const GEN = 0, CMD = 1, POLL = 2, DONE = 3, LIVE = 4, HEADER = 5;
 /** Per Worker: status (0 ok, 1 failed), keys looked up, missing slots written, error bytes. */
 const PER_WORKER = 4;
 /** Room for one serialized error per Worker (longer ones are cut, still valid JSON). */
@@ -61,10 +61,11 @@ export class Dispatch {
 
   // Main thread.
 
-  /** Wakes every Worker for `cmd` (a poll numbered `poll`). */
-  start(cmd: number, poll = 0): void {
+  /** Wakes every Worker for `cmd` (a poll numbered `poll` of `live` listed slots). */
+  start(cmd: number, poll = 0, live = 0): void {
     const c = this.ctrl;
     Atomics.store(c, DONE, 0);
+    Atomics.store(c, LIVE, live);
     Atomics.store(c, CMD, cmd);
     Atomics.store(c, POLL, poll);
     for (let i = 0; i < this.workers; i++) Atomics.store(c, HEADER + PER_WORKER * i, 0);
@@ -130,6 +131,11 @@ export class Dispatch {
 
   get command(): number {
     return Atomics.load(this.ctrl, CMD);
+  }
+
+  /** Listed live slots of this poll. */
+  get live(): number {
+    return Atomics.load(this.ctrl, LIVE);
   }
 
   get poll(): number {

@@ -18,6 +18,8 @@ import { Command, Dispatch, type DispatchInit } from "./dispatch.ts";
 export interface WorkerInit {
   table: ResultsTableInit;
   dispatch: DispatchInit;
+  /** The live slots the main thread lists before each poll. */
+  live: SharedArrayBuffer;
   mapFd: number;
   /** The collected fields' accessors, as plain data. */
   fields: FieldSpec[];
@@ -32,7 +34,7 @@ declare const self: Worker;
 
 /** Serves polls until the close command; returns to let the Worker's event loop idle. */
 function serve(init: WorkerInit, poller: SlotPoller, d: Dispatch, close: () => void): void {
-  const region = init.index * d.perWorker;
+  const region = init.index * d.perWorker, live = new Int32Array(init.live);
   let gen = 0;
   for (;;) {
     gen = d.awaitCommand(gen);
@@ -43,7 +45,7 @@ function serve(init: WorkerInit, poller: SlotPoller, d: Dispatch, close: () => v
     }
     let looked = 0, failed = false;
     try {
-      looked = poller.poll(d.poll, init.index, init.count, d.missing, region);
+      looked = poller.poll(d.poll, live, d.live, init.index, init.count, d.missing, region);
     } catch (e) {
       failed = true;
       d.setError(init.index, serializeError(e));
