@@ -21,6 +21,11 @@ static inline double now_ns(void)
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+/* The same warm-up the TypeScript side gets (bench/workloads.ts WARMUP_NS): 250 ms of the
+ * timed work, so neither side is timed cold (caches, branch predictors, page faults). */
+#define WARMUP_NS 250e6
+#define WARM_UP(body) do { double warm_end_ = now_ns() + WARMUP_NS; do { body; } while (now_ns() < warm_end_); } while (0)
+
 struct pinned_map {
 	int fd;
 	struct bpf_map_info info;

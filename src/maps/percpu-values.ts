@@ -1,7 +1,7 @@
 /** `PerCpuValues`: one per-CPU map value, every possible CPU's slot in one SharedArrayBuffer. */
 import { U32 } from "./key.ts";
 import { BpfRuleError, typeMismatch } from "../errors.ts";
-import { wasmBlock, type WasmSum } from "./wasm-sum.ts";
+import { wasmBlock, type WasmSum, type WasmSumFields } from "./wasm-sum.ts";
 
 /**
  * Sum over `cpus` slots (`step` u32 words apart) of the u64 whose low half is word `w`. Halves
@@ -61,6 +61,9 @@ export class PerCpuValues {
   private readonly slots: Uint8Array[];
   /** The WebAssembly sum over this memory, or null (plain buffer: the JavaScript sum). */
   private readonly wsum: WasmSum | null;
+  private readonly wsumFields: WasmSumFields | null;
+  /** Where `sumU64Fields` has WebAssembly write its sums (one stride after the values), as f64s. */
+  private readonly scratch: Float64Array | null;
 
   /**
    * Values in shared WebAssembly memory (summed by WebAssembly), or in a plain buffer where
@@ -80,10 +83,12 @@ export class PerCpuValues {
     this.cpus = cpus;
     this.stride = perCpuStride(valueSize);
     const size = this.stride * cpus;
-    const block = wasm ? wasmBlock(this, size) : null;
+    const block = wasm ? wasmBlock(this, size + this.stride) : null;
     this.buffer = block?.buffer ?? new SharedArrayBuffer(size);
     this.byteOffset = block?.byteOffset ?? 0;
     this.wsum = block?.sum ?? null;
+    this.wsumFields = block?.sumFields ?? null;
+    this.scratch = block ? new Float64Array(this.buffer, this.byteOffset + size, this.stride >> 3) : null;
     this.bytes = new Uint8Array(this.buffer, this.byteOffset, size);
     this.words = new Uint32Array(this.buffer, this.byteOffset, size >> 2);
     this.view = new DataView(this.buffer, this.byteOffset, size);
@@ -148,7 +153,13 @@ export class PerCpuValues {
     if (out.length === 0) return out;
     this.checkOffset(offset);
     this.checkOffset(offset + (out.length - 1) * 8);
-    for (let f = 0; f < out.length; f++) out[f] = this.sumAt((offset >> 2) + 2 * f);
+    const n = out.length, wsumFields = this.wsumFields;
+    if (wsumFields !== null) {
+      // One call for every field (its sums land in this value's scratch), then n copies.
+      const scratch = this.scratch!;
+      wsumFields(this.byteOffset + offset, this.stride, this.cpus, n, scratch.byteOffset);
+      for (let f = 0; f < n; f++) out[f] = scratch[f]!;
+    } else for (let f = 0; f < n; f++) out[f] = this.sumAt((offset >> 2) + 2 * f);
     return out;
   }
 

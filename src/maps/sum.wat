@@ -24,4 +24,44 @@
         (local.set $at (i32.add (local.get $at) (local.get $stride)))
         (local.set $cpus (i32.sub (local.get $cpus) (i32.const 1)))
         (br $one)))
-    (f64.convert_i64_u (i64.add (i64.add (local.get $a0) (local.get $a1)) (i64.add (local.get $a2) (local.get $a3))))))
+    (f64.convert_i64_u (i64.add (i64.add (local.get $a0) (local.get $a1)) (i64.add (local.get $a2) (local.get $a3)))))
+  ;; sum over `fields` consecutive u64s from byte `at`: each field's sum, as an f64, to `out` + 8 × field.
+  ;; Many CPUs: field by field (four CPUs per step into four registers, above). Few CPUs: four
+  ;; fields at a time, CPU by CPU, in four registers; the fields left over one by one.
+  (func (export "sum_fields") (param $at i32) (param $stride i32) (param $cpus i32) (param $fields i32) (param $out i32)
+    (local $p i32) (local $c i32) (local $a0 i64) (local $a1 i64) (local $a2 i64) (local $a3 i64)
+    (if (i32.lt_u (local.get $cpus) (i32.const 16))
+      (then
+        (block $quads_done
+          (loop $quad
+            (br_if $quads_done (i32.lt_u (local.get $fields) (i32.const 4)))
+            (local.set $a0 (i64.const 0)) (local.set $a1 (i64.const 0))
+            (local.set $a2 (i64.const 0)) (local.set $a3 (i64.const 0))
+            (local.set $p (local.get $at))
+            (local.set $c (local.get $cpus))
+            (block $cpus_done
+              (loop $cpu
+                (br_if $cpus_done (i32.eqz (local.get $c)))
+                (local.set $a0 (i64.add (local.get $a0) (i64.load offset=0 (local.get $p))))
+                (local.set $a1 (i64.add (local.get $a1) (i64.load offset=8 (local.get $p))))
+                (local.set $a2 (i64.add (local.get $a2) (i64.load offset=16 (local.get $p))))
+                (local.set $a3 (i64.add (local.get $a3) (i64.load offset=24 (local.get $p))))
+                (local.set $p (i32.add (local.get $p) (local.get $stride)))
+                (local.set $c (i32.sub (local.get $c) (i32.const 1)))
+                (br $cpu)))
+            (f64.store offset=0 (local.get $out) (f64.convert_i64_u (local.get $a0)))
+            (f64.store offset=8 (local.get $out) (f64.convert_i64_u (local.get $a1)))
+            (f64.store offset=16 (local.get $out) (f64.convert_i64_u (local.get $a2)))
+            (f64.store offset=24 (local.get $out) (f64.convert_i64_u (local.get $a3)))
+            (local.set $at (i32.add (local.get $at) (i32.const 32)))
+            (local.set $out (i32.add (local.get $out) (i32.const 32)))
+            (local.set $fields (i32.sub (local.get $fields) (i32.const 4)))
+            (br $quad)))))
+    (block $done
+      (loop $field
+        (br_if $done (i32.eqz (local.get $fields)))
+        (f64.store (local.get $out) (call 0 (local.get $at) (local.get $stride) (local.get $cpus)))
+        (local.set $at (i32.add (local.get $at) (i32.const 8)))
+        (local.set $out (i32.add (local.get $out) (i32.const 8)))
+        (local.set $fields (i32.sub (local.get $fields) (i32.const 1)))
+        (br $field)))))
