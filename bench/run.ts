@@ -37,6 +37,8 @@ interface Totals { entries: number; packets: number; bytes: number }
 const rows: Row[] = [];
 /** Collector table lines: keys, Workers, 1-thread and N-Worker ns/entry, speed-up. */
 const collectorRows: string[] = [];
+/** Per collector round: throughput speed-up of 2 C threads of fixed CPU work (2.0 on idle cores). */
+const parallelism: number[] = [];
 const notes: string[] = [];
 let failed = false;
 
@@ -172,6 +174,9 @@ for (const [i, n] of SIZES.entries()) {
   for (let round = 0; round < PAIRS; round++) {
     for (const w of [0, ...WORKERS]) collRuns[w]!.push(side<Coll>("ts", "collector_poll", [fx.pcpuPin, scans, w, 0]).ns_per_entry);
     for (const w of WORKERS) (speedups[w] ??= []).push(collRuns[0]![round]! / collRuns[w]![round]!);
+    // The machine's parallelism in the same round: 2 C threads of fixed work vs 1.
+    const one = side<{ ns: number }>("c", "parallel", [1]).ns, two = side<{ ns: number }>("c", "parallel", [2]).ns;
+    parallelism.push((2 * one) / two);
   }
   for (const w of WORKERS) {
     const s = speedups[w]!;
@@ -254,6 +259,10 @@ const report = [
   "| keys | Workers | 1 thread ns/entry | N Workers ns/entry | speed-up | range | target |",
   "|---:|---:|---:|---:|---:|---:|---|",
   ...collectorRows,
+  "",
+  `Control, in the same rounds: 2 C threads of fixed CPU work ran **${fmt(median(parallelism), 2)}×** the throughput of one ` +
+    `(range ${fmt(Math.min(...parallelism), 2)}–${fmt(Math.max(...parallelism), 2)}; 2.00 on two idle cores): ` +
+    "the most any 2-Worker speed-up could have been.",
   "",
   ...notes.map((n) => `- ${n}`),
 ].join("\n");

@@ -57,10 +57,11 @@ export interface PollResult {
 }
 
 /**
- * Default `inlineBelow`: below this many keys one thread polls faster than 2 Workers woken
- * through shared memory (measured on 2 cores, Bun 1.4.4 and Deno 2.9.6; bench/RESULTS.md).
+ * Default `inlineBelow`: up to 256 keys one thread polled faster than 1 or 2 Workers woken through
+ * shared memory, under Bun 1.4.4 and Deno 2.9.6 on 2 cores (`bun bench/inline-threshold.ts`;
+ * README, Performance). A wake-up costs ~5–15 µs; a key ~0.4–1 µs.
  */
-export const INLINE_BELOW = 64;
+export const INLINE_BELOW = 256;
 
 /** A Worker, and what arrives from it outside a poll. */
 interface WorkerLink {
