@@ -25,6 +25,9 @@ import { libbpf, type Libbpf, type NativePointer } from "../ffi/index.ts";
 import { bpfError, ENOENT } from "../errors.ts";
 import { KeyBuffer, U32, type KeySize } from "./key.ts";
 
+/** What asking for a successor came to (see `successor()`). */
+const GOT = 0, END = 1, AGAIN = 2;
+
 /** Attach types are small enum values; a larger one can only be map internals (see 3. above). */
 const MAX_PLAUSIBLE_ATTACH_TYPE = 255;
 
@@ -126,13 +129,9 @@ export class ScanCursor<V> {
     if (this.keysOnly) return this.nextKeyOnly();
     const fd = this.source.fd;
     for (;;) {
-      const rc = this.sys.mapGetNextKey(fd, this.started ? this.prev.pointer : null, this.nextKey.pointer);
-      if (rc === -ENOENT) {
-        if (!this.started || this.exists(this.prev)) return this.finish();
-        if (!this.resumeFromSurvivor()) this.started = false;
-        continue;
-      }
-      if (rc < 0) throw bpfError("get_next_key", rc, `scan of map fd ${fd}`);
+      const step = this.successor(fd);
+      if (step === END) return this.finish();
+      if (step === AGAIN) continue;
       if (this.isBogus(this.nextKey)) return this.finish();
 
       const lr = this.lookupValue(this.nextKey);
@@ -159,14 +158,10 @@ export class ScanCursor<V> {
     const fd = this.source.fd;
     for (;;) {
       if (!this.pending) {
-        // Ask for the successor of the current key (or the first key): the pending key.
-        const rc = this.sys.mapGetNextKey(fd, this.started ? this.prev.pointer : null, this.nextKey.pointer);
-        if (rc === -ENOENT) {
-          if (!this.started || this.exists(this.prev)) return this.finish();
-          if (!this.resumeFromSurvivor()) this.started = false;
-          continue;
-        }
-        if (rc < 0) throw bpfError("get_next_key", rc, `scan of map fd ${fd}`);
+        // The successor of the current key (or the first key) becomes the pending key.
+        const step = this.successor(fd);
+        if (step === END) return this.finish();
+        if (step === AGAIN) continue;
         this.pending = true;
       }
       const key = this.nextKey;
@@ -190,6 +185,20 @@ export class ScanCursor<V> {
       this.hasFailed = true;
       this.pending = false;
     }
+  }
+
+  /**
+   * get_next_key of the current key (or of none: the first key) into `nextKey`: GOT; END of
+   * the map; or AGAIN after the current key vanished and the walk moved back to the most recent
+   * survivor (or to the start).
+   */
+  private successor(fd: number): typeof GOT | typeof END | typeof AGAIN {
+    const rc = this.sys.mapGetNextKey(fd, this.started ? this.prev.pointer : null, this.nextKey.pointer);
+    if (rc === 0) return GOT;
+    if (rc !== -ENOENT) throw bpfError("get_next_key", rc, `scan of map fd ${fd}`);
+    if (!this.started || this.exists(this.prev)) return END;
+    if (!this.resumeFromSurvivor()) this.started = false;
+    return AGAIN;
   }
 
   private finish(): false {
