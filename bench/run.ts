@@ -118,7 +118,8 @@ for (const [i, n] of SIZES.entries()) {
     // 6. Cold start: whole processes, wall time.
     const wall = (cmd: string, args: string[]) => {
       const t = performance.now();
-      const out = JSON.parse(execFileSync(cmd, args, { encoding: "utf8" })) as Totals;
+      const env = { ...process.env, BENCH_COLD: "1" }; // C: skip the warm-up the timed loops get
+      const out = JSON.parse(execFileSync(cmd, args, { encoding: "utf8", env })) as Totals;
       return { ms: performance.now() - t, out };
     };
     const coldC = () => wall(cBuild("full_scan"), [fx.pcpuPin, "1"]);

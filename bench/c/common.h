@@ -24,7 +24,12 @@ static inline double now_ns(void)
 /* The same warm-up the TypeScript side gets (bench/workloads.ts WARMUP_NS): 250 ms of the
  * timed work, so neither side is timed cold (caches, branch predictors, page faults). */
 #define WARMUP_NS 250e6
-#define WARM_UP(body) do { double warm_end_ = now_ns() + WARMUP_NS; do { body; } while (now_ns() < warm_end_); } while (0)
+#define WARM_UP(body) do { \
+		if (getenv("BENCH_COLD")) /* the cold-start row times a whole process: no warm-up */ \
+			break; \
+		double warm_end_ = now_ns() + WARMUP_NS; \
+		do { body; } while (now_ns() < warm_end_); \
+	} while (0)
 
 struct pinned_map {
 	int fd;
