@@ -2,12 +2,12 @@
  * The hot lookup with no cgstore code at all: libbpf opened with the runtime's own FFI
  * (bun:ffi or Deno.dlopen), the key and value in SharedArrayBuffer-backed views passed as the
  * cheapest pointer form (bun: the view; Deno: a pointer object made once), the same 250 ms
- * warm-up. What is left between this and C is the runtime, not the library.
+ * warm-up, bpf_map_lookup_elem as cgstore calls it without flags. What is left between this and C is the runtime, not the library.
  */
 const WARMUP_NS = 250e6;
 const nowNs = () => performance.now() * 1e6;
 
-type Lookup = (fd: number, key: unknown, value: unknown, flags: number) => number;
+type Lookup = (fd: number, key: unknown, value: unknown) => number;
 
 interface Bare {
   objGet(path: string): number;
@@ -21,12 +21,12 @@ async function open(): Promise<Bare> {
   if (deno) {
     const s = deno.dlopen("libbpf.so.1", {
       bpf_obj_get: { parameters: ["buffer"], result: "i32" },
-      bpf_map_lookup_elem_flags: { parameters: ["i32", "pointer", "pointer", "u64"], result: "i32" },
+      bpf_map_lookup_elem: { parameters: ["i32", "pointer", "pointer"], result: "i32" },
       libbpf_num_possible_cpus: { parameters: [], result: "i32" },
     }).symbols;
     return {
       objGet: (p) => s.bpf_obj_get!(new TextEncoder().encode(`${p}\0`)),
-      lookup: s.bpf_map_lookup_elem_flags as Lookup,
+      lookup: s.bpf_map_lookup_elem as Lookup,
       cpus: s.libbpf_num_possible_cpus!(),
       pointer: (v) => deno.UnsafePointer.of(v),
     };
@@ -34,12 +34,12 @@ async function open(): Promise<Bare> {
   const ffi = await import("bun:ffi");
   const s = ffi.dlopen("libbpf.so.1", {
     bpf_obj_get: { args: ["cstring"], returns: "i32" },
-    bpf_map_lookup_elem_flags: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
+    bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
     libbpf_num_possible_cpus: { args: [], returns: "i32" },
   }).symbols;
   return {
     objGet: (p) => s.bpf_obj_get(Buffer.from(`${p}\0`)),
-    lookup: s.bpf_map_lookup_elem_flags as unknown as Lookup,
+    lookup: s.bpf_map_lookup_elem as unknown as Lookup,
     cpus: s.libbpf_num_possible_cpus(),
     pointer: (v) => v,
   };
@@ -59,7 +59,7 @@ export async function bareLookup(pin: string, id: number, attachType: number, n:
   const loop = (k: number) => {
     let total = 0;
     for (let i = 0; i < k; i++) {
-      if (lookup(fd, kp, vp, 0) !== 0) throw new Error("lookup failed");
+      if (lookup(fd, kp, vp) !== 0) throw new Error("lookup failed");
       for (let c = 0, w = 0; c < cpus; c++, w += 4) total += vals[w]! + vals[w + 1]! * 4294967296 + vals[w + 2]! + vals[w + 3]! * 4294967296;
     }
     return total;
