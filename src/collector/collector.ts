@@ -324,7 +324,7 @@ export class Collector implements AsyncDisposable {
     const d = this.dispatch;
     if (this.liveDirty) this.listLive();
     if (d === null || this.liveCount < this.inlineBelow) {
-      looked = this.poller.poll(poll, this.live, this.liveCount, 0, 1, this.missing);
+      looked = this.poller.poll(poll, this.live, 0, this.liveCount, this.missing);
       this.updateRates(performance.now());
       retired = this.retireMissing(this.missing, 0, this.poller.missingCount);
     } else {
@@ -351,7 +351,7 @@ export class Collector implements AsyncDisposable {
     return { poll, looked, retired, ms: performance.now() - t0 };
   }
 
-  /** Lists the live slots in ascending order (Workers take every n-th: an even split). */
+  /** Lists the live slots in ascending order (Worker i of n polls the i-th n-th of the list). */
   private listLive(): void {
     let n = 0;
     for (const slot of this.slotByKey.values()) this.live[n++] = slot;

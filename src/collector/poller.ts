@@ -38,16 +38,16 @@ export class SlotPoller {
   }
 
   /**
-   * Polls the slots `live[first]`, `live[first + step]`, … below `live[count]` (the live slots,
-   * listed by the main thread: a poll costs per live key, not per slot of the table); returns
-   * the keys looked up. Slots whose key had no entry (its cgroup is gone: to be retired) go to
-   * `missing[at …]`, `missingCount` of them. Allocates nothing.
+   * Polls the slots `live[from]` … `live[to - 1]` (the live slots, listed by the main thread: a
+   * poll costs per live key, not per slot of the table); returns the keys looked up. Slots whose
+   * key had no entry (its cgroup is gone: to be retired) go to `missing[at …]`, `missingCount`
+   * of them. Allocates nothing.
    */
-  poll(poll: number, live: Int32Array, count: number, first: number, step: number, missing: Int32Array, at = 0): number {
+  poll(poll: number, live: Int32Array, from: number, to: number, missing: Int32Array, at = 0): number {
     const { map, table, fields, values, key } = this;
     const n = fields.length;
     let looked = 0, gone = 0;
-    for (let i = first; i < count; i += step) {
+    for (let i = from; i < to; i++) {
       const slot = live[i]!;
       if (table.state(slot) !== SlotState.LIVE) continue;
       key.cgroupId = table.cgroupId(slot);

@@ -1,6 +1,6 @@
 /**
  * A collector Worker: its own libbpf handle (each thread dlopens), its own map fd (a duplicate;
- * fds are process-wide), the shared results table. Polls slots `index`, `index + count`, …
+ * fds are process-wide), the shared results table. Polls its `index`-th of `count` shares of the live slots
  * when the main thread bumps the shared generation word (see ./dispatch.ts); between polls it
  * sleeps in `Atomics.wait`. Messages: init → { ready } (or { error }); the close command →
  * { closed }; a failed poll leaves its error in shared memory before counting itself done.
@@ -45,7 +45,10 @@ function serve(init: WorkerInit, poller: SlotPoller, d: Dispatch, close: () => v
     }
     let looked = 0, failed = false;
     try {
-      looked = poller.poll(d.poll, live, d.live, init.index, init.count, d.missing, region);
+      // A contiguous share of the live list: Workers writing interleaved rows would share cache
+      // lines of the results table (rows are 40 bytes for two fields).
+      const n = d.live, from = Math.floor((n * init.index) / init.count), to = Math.floor((n * (init.index + 1)) / init.count);
+      looked = poller.poll(d.poll, live, from, to, d.missing, region);
     } catch (e) {
       failed = true;
       d.setError(init.index, serializeError(e));
