@@ -4,7 +4,8 @@
  * cheapest pointer form (bun: the view; Deno: a pointer object made once), the same 250 ms
  * warm-up, bpf_map_lookup_elem as cgstore calls it without flags. What is left between this and C is the runtime, not the library.
  */
-const WARMUP_NS = 250e6;
+import { WARMUP_NS } from "./workloads.ts";
+
 const nowNs = () => performance.now() * 1e6;
 
 type Lookup = (fd: number, key: unknown, value: unknown) => number;

@@ -16,6 +16,8 @@ import { BenchFixture, EGRESS, ROOT, cBuild } from "./fixture.ts";
 import { fmt, median, ratioRange, runPairs, type PairResult } from "./stats.ts";
 
 const quick = process.argv.includes("--quick");
+// --quick only checks that both sides run and agree: a short warm-up for both (inherited by every side).
+if (quick) process.env.BENCH_WARMUP_MS ??= "20";
 const PAIRS = quick ? 1 : Number(process.env.BENCH_PAIRS ?? 9);
 const HOT_N = quick ? 2_000 : 1_000_000;
 const SIZES = quick ? [20, 40] : [1000, 5000];
@@ -250,7 +252,7 @@ const report = [
   `Method: ${PAIRS} rounds per workload of C, then the TypeScript under Bun, then (where a Deno column ` +
     "is filled) the same TypeScript under Deno, in one `bun run bench`. Each side is a fresh process " +
     "(bench/c/*, bench/ts-side.ts) doing the same work on the same pinned maps and timing its own loop " +
-    "after the same 250 ms warm-up (C included); ratios are to the C run of the same round; cold start is whole-process wall time.",
+    `after the same ${process.env.BENCH_WARMUP_MS ?? 250} ms warm-up (C included); ratios are to the C run of the same round; cold start is whole-process wall time.`,
   "",
   ...table,
   "",

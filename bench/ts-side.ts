@@ -11,7 +11,7 @@
  */
 import { readFileSync } from "node:fs";
 import { CgroupStorageMap, Collector, PerCpuCgroupStorageMap } from "../src/index.ts";
-import { tsAggregate, tsHotPerCpu, tsHotShared, tsKeysLookup, tsKnownPoll, tsScan } from "./workloads.ts";
+import { WARMUP_NS, tsAggregate, tsHotPerCpu, tsHotShared, tsKeysLookup, tsKnownPoll, tsScan } from "./workloads.ts";
 import { bareLookup } from "./bare-ffi.ts";
 
 const [workload, ...args] = process.argv.slice(2);
@@ -46,7 +46,7 @@ switch (workload) {
     const m = PerCpuCgroupStorageMap.open(args[0]!);
     const c = await Collector.create(m, { workers: num(2), capacity: 8192, inlineBelow: args[3] === undefined ? undefined : num(3) });
     const keys = c.refresh().added;
-    const end = performance.now() * 1e6 + 250e6; // warm-up, as for every TS workload
+    const end = performance.now() * 1e6 + WARMUP_NS; // warm-up, as for every workload
     do await c.poll(); while (performance.now() * 1e6 < end);
     const t0 = performance.now() * 1e6;
     for (let i = 0; i < num(1); i++) await c.poll();
