@@ -122,6 +122,8 @@ export class Collector implements AsyncDisposable {
   private closed = false;
   /** A Worker poll in progress: slot assignment and other polls must wait for it. */
   private polling = false;
+  /** Settles when the Workers' poll in progress has ended (close() waits for it). */
+  private inflight: Promise<void> | null = null;
   /** Lowest slot that may be free (slots below it are known to be taken). */
   private nextFree = 0;
 
@@ -334,13 +336,14 @@ export class Collector implements AsyncDisposable {
       this.polling = true;
       try {
         d.start(Command.POLL, poll, this.liveCount);
-        await d.finished(() => this.workers.some((l) => l.dead));
+        await (this.inflight = d.finished(() => this.workers.some((l) => l.dead)));
         for (const [i, l] of this.workers.entries()) {
           if (l.dead) throw await this.deathOf(l);
           if (d.failed(i)) throw deserializeError(d.error(i), "collector worker");
         }
       } finally {
         this.polling = false;
+        this.inflight = null;
       }
       this.updateRates(performance.now());
       for (let i = 0; i < d.workers; i++) {
@@ -426,6 +429,8 @@ export class Collector implements AsyncDisposable {
     this.closed = true;
     // Every live Worker is asleep between polls: one close command wakes them all. A live one
     // gets a moment to close its map fd and answer; a dead one is terminated straight away.
+    // A poll in progress ends first: the close command must not overwrite its control words.
+    await this.inflight;
     const live = this.workers.filter((l) => !l.dead);
     const replies = live.map((l) => this.request(l).catch(() => undefined));
     this.dispatch?.start(Command.CLOSE);

@@ -242,6 +242,10 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     expect((e as BpfError).message).toMatch(/^lookup: /);
     inline.track({ cgroupId: 2, attachType: EGRESS });
     await expect(inline.poll()).rejects.toThrow(/^collector worker: lookup: /);
+    // close() during a Worker poll waits for it: the poll completes, nothing hangs.
+    const polling = c.poll();
+    await c.close();
+    expect((await polling).looked).toBe(4);
   });
 
   test("an error thrown in a Worker reaches the caller with its class, errno, kind and hint", async () => {
