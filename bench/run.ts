@@ -16,21 +16,31 @@ import { BenchFixture, EGRESS, ROOT, cBuild } from "./fixture.ts";
 import { fmt, median, ratioRange, runPairs, type PairResult } from "./stats.ts";
 
 const quick = process.argv.includes("--quick");
+// --quick only checks that both sides run and agree: a short warm-up for both (inherited by every side).
+if (quick) process.env.BENCH_WARMUP_MS ??= "20";
 const PAIRS = quick ? 1 : Number(process.env.BENCH_PAIRS ?? 9);
 const HOT_N = quick ? 2_000 : 1_000_000;
 const SIZES = quick ? [20, 40] : [1000, 5000];
 /** Scans per sample: ~0.25 s of syscalls per side at each size. */
 const scansFor = (n: number) => (quick ? 2 : Math.max(10, Math.round(100_000 / n)));
-const AGG = { cpus: 256, valueSize: 64, iterations: quick ? 1_000 : 200_000 };
-/** JSC options that leave Bun with one thread (no JIT/GC helper threads). */
+const AGG = { valueSize: 64, iterations: quick ? 1_000 : 200_000 };
+/** JSC options that take Bun's JIT and GC helper threads away (what is left is counted). */
 const SINGLE_THREAD_ENV = {
   ...process.env, BUN_JSC_useConcurrentJIT: "0", BUN_JSC_useConcurrentGC: "0", BUN_JSC_numberOfGCMarkers: "1",
 };
+/** V8's flag for the same under Deno: no background compile or GC threads. */
+const DENO_SINGLE_THREADED = "--v8-flags=--single-threaded";
+/** Collector Workers compared with one thread. */
+const WORKERS = [1, 2, 4];
 
 interface Target { max?: number; label: string }
 interface Row { workload: string; unit: string; r: PairResult; target?: Target }
 interface Totals { entries: number; packets: number; bytes: number }
 const rows: Row[] = [];
+/** Collector table lines: keys, Workers, 1-thread and N-Worker ns/entry, speed-up. */
+const collectorRows: string[] = [];
+/** Per collector round: throughput speed-up of 2 C threads of fixed CPU work (2.0 on idle cores). */
+const parallelism: number[] = [];
 const notes: string[] = [];
 let failed = false;
 
@@ -42,12 +52,12 @@ const TS_SIDE = resolve(ROOT, "bench/ts-side.ts");
  * Runs one side of a workload (a C reference, `bun bench/ts-side.ts`, or the same file under
  * `deno run -A`) and parses its JSON.
  */
-function side<T>(lang: "c" | "ts" | "deno", workload: string, args: (string | number)[], env?: NodeJS.ProcessEnv): T {
+function side<T>(lang: "c" | "ts" | "deno", workload: string, args: (string | number)[], env?: NodeJS.ProcessEnv, denoFlags: string[] = []): T {
   const rest = [workload, ...args.map(String)];
   const [cmd, argv] = lang === "c"
     ? [cBuild(workload), args.map(String)]
     : lang === "deno"
-      ? [DENO, ["run", "-A", TS_SIDE, ...rest]]
+      ? [DENO, ["run", "-A", ...denoFlags, TS_SIDE, ...rest]]
       : [process.execPath, [TS_SIDE, ...rest]];
   const r = spawnSync(cmd, argv, { encoding: "utf8", env: env ?? process.env });
   if (r.status !== 0) throw new Error(`${lang} ${workload} ${args.join(" ")}: exit ${r.status}: ${r.stderr}`);
@@ -83,19 +93,35 @@ for (const [i, n] of SIZES.entries()) {
           () => ns(side("ts", "hot_lookup", hotArgs(pin, mode))),
           () => ns(side("deno", "hot_lookup", hotArgs(pin, mode)))) });
     }
-    // Where the per-CPU gap comes from: the kernel refcounts the map's file on every bpf() call
-    // in a multi-threaded process (shared fd table), and Bun always runs JIT/GC threads.
-    rows.push({ workload: "↳ same, Bun single-threaded (BUN_JSC_useConcurrentJIT=0 …)", unit: "ns/lookup",
-      r: runPairs(PAIRS, () => ns(side("c", "hot_lookup", hotArgs(fx.pcpuPin, "percpu"))),
-        () => ns(side("ts", "hot_lookup", hotArgs(fx.pcpuPin, "percpu"), SINGLE_THREAD_ENV))) });
-    rows.push({ workload: "↳ same, C with one idle thread (vs single-threaded C)", unit: "ns/lookup",
-      r: runPairs(PAIRS, () => ns(side("c", "hot_lookup", hotArgs(fx.pcpuPin, "percpu"))),
-        () => ns(side("c", "hot_lookup", [...hotArgs(fx.pcpuPin, "percpu"), "threaded"]))) });
+    // Where the per-CPU gap comes from: candidates are the kernel's fd refcount in a
+    // multi-threaded process (fdget takes a reference when the fd table is shared), the
+    // runtimes' helper threads, and cgstore's own code. Each row changes one of them.
+    const pc = hotArgs(fx.pcpuPin, "percpu");
+    const threads: Record<string, number> = {};
+    const cHot = () => ns(side("c", "hot_lookup", pc));
+    const track = (what: string, r: { ns_per_op: number; threads?: number }) => {
+      if (r.threads !== undefined) threads[what] = r.threads;
+      return r.ns_per_op;
+    };
+    for (const idle of [1, 4]) {
+      rows.push({ workload: `↳ gap: C with ${idle} idle thread${idle > 1 ? "s" : ""} (vs C, 0 threads)`, unit: "ns/lookup",
+        r: runPairs(PAIRS, cHot, () => ns(side("c", "hot_lookup", [...pc, idle]))) });
+    }
+    rows.push({ workload: "↳ gap: bare FFI lookup, no cgstore (bun:ffi / Deno.dlopen)", unit: "ns/lookup",
+      r: runPairs(PAIRS, cHot, () => track("Bun, bare FFI", side("ts", "bare_lookup", pc.slice(0, 4))),
+        () => track("Deno, bare FFI", side("deno", "bare_lookup", pc.slice(0, 4)))) });
+    rows.push({ workload: "↳ gap: cgstore, helper threads reduced (BUN_JSC_useConcurrentJIT=0 … / --v8-flags=--single-threaded)", unit: "ns/lookup",
+      r: runPairs(PAIRS, cHot, () => track("Bun, JIT/GC threads off", side("ts", "hot_lookup", pc, SINGLE_THREAD_ENV)),
+        () => track("Deno, --single-threaded", side("deno", "hot_lookup", pc, undefined, [DENO_SINGLE_THREADED]))) });
+    threads["Bun, cgstore"] = side<{ threads: number }>("ts", "hot_lookup", [...pc.slice(0, 3), 1000, "percpu"]).threads;
+    threads["Deno, cgstore"] = side<{ threads: number }>("deno", "hot_lookup", [...pc.slice(0, 3), 1000, "percpu"]).threads;
+    notes.push(`Threads at the end of a hot-lookup run (/proc/self/status): ${Object.entries(threads).map(([k, v]) => `${k} ${v}`).join(", ")}; C 1.`);
 
     // 6. Cold start: whole processes, wall time.
     const wall = (cmd: string, args: string[]) => {
       const t = performance.now();
-      const out = JSON.parse(execFileSync(cmd, args, { encoding: "utf8" })) as Totals;
+      const env = { ...process.env, BENCH_COLD: "1" }; // C: skip the warm-up the timed loops get
+      const out = JSON.parse(execFileSync(cmd, args, { encoding: "utf8", env })) as Totals;
       return { ms: performance.now() - t, out };
     };
     const coldC = () => wall(cBuild("full_scan"), [fx.pcpuPin, "1"]);
@@ -117,8 +143,17 @@ for (const [i, n] of SIZES.entries()) {
     () => (ds = side<Scan>("deno", "full_scan", [fx.pcpuPin, scans])).ns_per_entry);
   checkTotals(`full scan ${n}`, cs!, ts!, expected);
   checkTotals(`full scan ${n} (Deno)`, cs!, ds!, expected);
-  rows.push({ workload: `full scan, ${n} entries (get_next_key + lookup)`, unit: "ns/entry", r: scan,
+  rows.push({ workload: `full scan, ${n} entries: forEach vs C get_next_key + lookup`, unit: "ns/entry", r: scan,
     target: { max: 1.05, label: "≤ 1.05" } });
+
+  let kc: Scan | undefined, kt: Scan | undefined, kd: Scan | undefined;
+  const keysScan = runPairs(PAIRS, () => (kc = side<Scan>("c", "full_scan", [fx.pcpuPin, scans])).ns_per_entry,
+    () => (kt = side<Scan>("ts", "keys_lookup", [fx.pcpuPin, scans])).ns_per_entry,
+    () => (kd = side<Scan>("deno", "keys_lookup", [fx.pcpuPin, scans])).ns_per_entry);
+  checkTotals(`keys() + lookup ${n}`, kc!, kt!, expected);
+  checkTotals(`keys() + lookup ${n} (Deno)`, kc!, kd!, expected);
+  rows.push({ workload: `full scan, ${n} entries: for (k of keys()) lookup(k) vs C get_next_key + lookup`, unit: "ns/entry",
+    r: keysScan, target: { max: 1.1, label: "≤ 1.10" } });
 
   let cp: Scan | undefined, tp: Scan | undefined, dp: Scan | undefined;
   const poll = runPairs(PAIRS, () => (cp = side<Scan>("c", "known_poll", [fx.pcpuPin, scans])).ns_per_entry,
@@ -126,45 +161,65 @@ for (const [i, n] of SIZES.entries()) {
     () => (dp = side<Scan>("deno", "known_poll", [fx.pcpuPin, scans])).ns_per_entry);
   checkTotals(`known-key poll ${n}`, cp!, tp!, expected);
   checkTotals(`known-key poll ${n} (Deno)`, cp!, dp!, expected);
-  rows.push({ workload: `known-key poll, ${n} keys, 1 thread`, unit: "ns/entry", r: poll });
-  rows.push({ workload: `↳ TS known-key poll vs C full scan, ${n}`, unit: "ns/entry",
+  rows.push({ workload: `known-key poll, ${n} keys, 1 thread (vs C known-key poll)`, unit: "ns/entry", r: poll,
+    target: { max: 1.05, label: "≤ 1.05" } });
+  rows.push({ workload: `↳ information: TS known-key poll vs C full scan (different algorithms), ${n}`, unit: "ns/entry",
     r: { c: scan.c, ts: poll.ts, ratios: poll.ts.map((t, k) => t / scan.c[k]!),
-      deno: poll.deno && { ts: poll.deno.ts, ratios: poll.deno.ts.map((t, k) => t / scan.c[k]!) } },
-    target: { max: 0.55, label: "≤ 0.55" } });
+      deno: poll.deno && { ts: poll.deno.ts, ratios: poll.deno.ts.map((t, k) => t / scan.c[k]!) } } });
   notes.push(`At ${n} entries C's own known-key poll costs ${fmt(median(poll.c) / median(scan.c), 3)} of the C full scan per entry.`);
 
-  // 3b. The Collector: 1 thread vs 2 Workers (TS vs TS; target: 2 Workers ≥ 1.7× the throughput).
+  // 3b. The Collector: one thread vs 1, 2 and 4 Workers (TS vs TS, Workers forced with
+  // inlineBelow 0), alternating in each round; speed-up = one thread's ns/entry / N Workers'.
   type Coll = { ns_per_entry: number; entries: number };
-  const coll = runPairs(PAIRS, () => side<Coll>("ts", "collector_poll", [fx.pcpuPin, scans, 0]).ns_per_entry,
-    () => side<Coll>("ts", "collector_poll", [fx.pcpuPin, scans, 2]).ns_per_entry);
-  const speedup = median(coll.ratios.map((r) => 1 / r));
-  notes.push(`Collector poll at ${n} keys: 1 thread ${fmt(median(coll.c), 0)} ns/entry, 2 Workers ` +
-    `${fmt(median(coll.ts), 0)} ns/entry: **${fmt(speedup, 2)}×** (target ≥ 1.7×; ` +
-    `${fmt(median(coll.ts) / median(scan.c), 3)} of the C full scan per entry).`);
+  const collRuns: Record<number, number[]> = { 0: [] };
+  for (const w of WORKERS) collRuns[w] = [];
+  const speedups: Record<number, number[]> = {};
+  for (let round = 0; round < PAIRS; round++) {
+    for (const w of [0, ...WORKERS]) collRuns[w]!.push(side<Coll>("ts", "collector_poll", [fx.pcpuPin, scans, w, 0]).ns_per_entry);
+    for (const w of WORKERS) (speedups[w] ??= []).push(collRuns[0]![round]! / collRuns[w]![round]!);
+    // The machine's parallelism in the same round: 2 C threads of fixed work vs 1.
+    const one = side<{ ns: number }>("c", "parallel", [1]).ns, two = side<{ ns: number }>("c", "parallel", [2]).ns;
+    parallelism.push((2 * one) / two);
+  }
+  for (const w of WORKERS) {
+    const s = speedups[w]!;
+    collectorRows.push(`| ${n} | ${w} | ${fmt(median(collRuns[0]!), 0)} | ${fmt(median(collRuns[w]!), 0)} | ` +
+      `**${fmt(median(s), 2)}×** | ${fmt(Math.min(...s), 2)}–${fmt(Math.max(...s), 2)} | ${w === 2 ? `≥ 1.8 ${median(s) >= 1.8 ? "✓" : "✗"}` : ""} |`);
+  }
 }
 
-// 4. Per-CPU aggregation, no syscalls.
+// 4. Per-CPU aggregation, no syscalls: values as lookups return them (WebAssembly sum), at 256
+// CPUs and at this machine's possible CPUs; and the JavaScript sum over a plain buffer (the
+// sum before this WebAssembly one, and the fallback where WebAssembly is missing).
 type Agg = { ns_per_op: number; check: number };
-let aggC: Agg | undefined, aggTs: Agg | undefined, aggDeno: Agg | undefined;
-const aggArgs = [AGG.cpus, AGG.valueSize, AGG.iterations];
-rows.push({ workload: `aggregate ${AGG.cpus} CPUs × ${AGG.valueSize} B (every u64 field)`, unit: "ns/value",
-  target: { max: 1.5, label: "≤ 1.5" },
-  r: runPairs(PAIRS, () => (aggC = side<Agg>("c", "aggregate", aggArgs)).ns_per_op,
-    () => (aggTs = side<Agg>("ts", "aggregate", aggArgs)).ns_per_op,
-    () => (aggDeno = side<Agg>("deno", "aggregate", aggArgs)).ns_per_op) });
-if (aggC!.check !== aggTs!.check || aggC!.check !== aggDeno!.check) {
-  failed = true;
-  log(`aggregate: C check ${aggC!.check}, Bun ${aggTs!.check}, Deno ${aggDeno!.check}`);
+for (const [cpus, mode, target] of [
+  [256, "wasm", { max: 1.3, label: "≤ 1.3" }], [possibleCpus(), "wasm", { max: 1.1, label: "≤ 1.1" }],
+  [256, "js", undefined], [possibleCpus(), "js", undefined],
+] as const) {
+  let aggC: Agg | undefined, aggTs: Agg | undefined, aggDeno: Agg | undefined;
+  const args = [cpus, AGG.valueSize, AGG.iterations, ...(mode === "js" ? ["js"] : [])];
+  rows.push({ workload: `aggregate ${cpus} CPUs × ${AGG.valueSize} B (every u64 field), ${mode === "wasm" ? "lookup's values (WebAssembly sum)" : "new PerCpuValues (JavaScript sum)"}`,
+    unit: "ns/value", target,
+    r: runPairs(PAIRS, () => (aggC = side<Agg>("c", "aggregate", args.slice(0, 3))).ns_per_op,
+      () => (aggTs = side<Agg>("ts", "aggregate", args)).ns_per_op,
+      () => (aggDeno = side<Agg>("deno", "aggregate", args)).ns_per_op) });
+  if (aggC!.check !== aggTs!.check || aggC!.check !== aggDeno!.check) {
+    failed = true;
+    log(`aggregate ${cpus} ${mode}: C check ${aggC!.check}, Bun ${aggTs!.check}, Deno ${aggDeno!.check}`);
+  }
 }
 
 // 5. Allocation: GCs in the hot loops, from the engines' own logs (JSC under Bun, V8 under Deno).
 for (const runtime of ["bun", "deno"] as const) {
   const gcLookup = gcsDuring("percpu", HOT_N, runtime);
   const gcScan = gcsDuring("scan", quick ? 10_000 : 1_000_000, runtime);
+  const gcPoll = gcsDuring("poller", quick ? 10_000 : 1_000_000, runtime);
+  const gcAgg = gcsDuring("aggregate", quick ? 10_000 : 1_000_000, runtime);
   notes.unshift(`${runtime === "bun" ? "Bun (JSC)" : "Deno (V8)"}: GCs during ${fmt(gcLookup.report.runs)} per-CPU ` +
     `lookups: **${gcLookup.gcs}**; during ${fmt(gcScan.report.runs)} full scans (forEach, 20 entries): ` +
-    `**${gcScan.gcs}** (target 0).`);
-  if (gcLookup.gcs + gcScan.gcs !== 0) log(`allocation target missed under ${runtime}: GCs in the hot path`);
+    `**${gcScan.gcs}**; during ${fmt(gcPoll.report.runs)} collector polls of 20 keys (a Worker's work): **${gcPoll.gcs}**; ` +
+    `during ${fmt(gcAgg.report.runs)} WebAssembly sums of a lookup's fields: **${gcAgg.gcs}** (target 0).`);
+  if (gcLookup.gcs + gcScan.gcs + gcPoll.gcs + gcAgg.gcs !== 0) log(`allocation target missed under ${runtime}: GCs in the hot path`);
 }
 
 // Report.
@@ -197,9 +252,20 @@ const report = [
   `Method: ${PAIRS} rounds per workload of C, then the TypeScript under Bun, then (where a Deno column ` +
     "is filled) the same TypeScript under Deno, in one `bun run bench`. Each side is a fresh process " +
     "(bench/c/*, bench/ts-side.ts) doing the same work on the same pinned maps and timing its own loop " +
-    "after a warm-up; ratios are to the C run of the same round; cold start is whole-process wall time.",
+    `after the same ${process.env.BENCH_WARMUP_MS ?? 250} ms warm-up (C included); ratios are to the C run of the same round; cold start is whole-process wall time.`,
   "",
   ...table,
+  "",
+  "Collector: one thread vs N Workers polling every key (TypeScript both, Bun; Workers forced with `inlineBelow: 0`), " +
+    "all in each round; speed-up = one thread's ns/entry ÷ N Workers' (median of rounds, range).",
+  "",
+  "| keys | Workers | 1 thread ns/entry | N Workers ns/entry | speed-up | range | target |",
+  "|---:|---:|---:|---:|---:|---:|---|",
+  ...collectorRows,
+  "",
+  `Control, in the same rounds: 2 C threads of fixed CPU work ran **${fmt(median(parallelism), 2)}×** the throughput of one ` +
+    `(range ${fmt(Math.min(...parallelism), 2)}–${fmt(Math.max(...parallelism), 2)}; 2.00 on two idle cores): ` +
+    "the most any 2-Worker speed-up could have been.",
   "",
   ...notes.map((n) => `- ${n}`),
 ].join("\n");

@@ -18,15 +18,19 @@ int main(int argc, char **argv)
 		((uint32_t *)buf)[i] = i & 1 ? 0 : (uint32_t)(i * 2654435761u) & 0xffff;
 	uint64_t *sums = calloc(fields, sizeof(*sums)), check = 0;
 	uint8_t *volatile vbuf = buf; /* keep the compiler from hoisting the work out of the loop */
+#define SUM() do { \
+		const uint8_t *b = vbuf; \
+		memset(sums, 0, fields * sizeof(*sums)); \
+		for (int c = 0; c < cpus; c++) { \
+			const uint64_t *v = (const uint64_t *)(b + c * stride); \
+			for (size_t f = 0; f < fields; f++) \
+				sums[f] += v[f]; \
+		} \
+	} while (0)
+	WARM_UP(SUM());
 	double t0 = now_ns();
 	for (long it = 0; it < iters; it++) {
-		const uint8_t *b = vbuf;
-		memset(sums, 0, fields * sizeof(*sums));
-		for (int c = 0; c < cpus; c++) {
-			const uint64_t *v = (const uint64_t *)(b + c * stride);
-			for (size_t f = 0; f < fields; f++)
-				sums[f] += v[f];
-		}
+		SUM();
 		check += sums[it % fields];
 	}
 	double ns = now_ns() - t0;

@@ -21,6 +21,20 @@ static inline double now_ns(void)
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+/* The same warm-up the TypeScript side gets (bench/workloads.ts warmUpNs): 250 ms of the
+ * timed work (BENCH_WARMUP_MS: --quick shortens it), so neither side is timed cold. */
+static inline double warmup_ns(void)
+{
+	const char *ms = getenv("BENCH_WARMUP_MS");
+	return ms ? atof(ms) * 1e6 : 250e6;
+}
+#define WARM_UP(body) do { \
+		if (getenv("BENCH_COLD")) /* the cold-start row times a whole process: no warm-up */ \
+			break; \
+		double warm_end_ = now_ns() + warmup_ns(); \
+		do { body; } while (now_ns() < warm_end_); \
+	} while (0)
+
 struct pinned_map {
 	int fd;
 	struct bpf_map_info info;

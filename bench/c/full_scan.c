@@ -14,21 +14,24 @@ int main(int argc, char **argv)
 	int (*volatile lookup)(int, const void *, void *) = bpf_map_lookup_elem;
 	uint64_t packets = 0, bytes = 0;
 	long entries = 0;
+#define SCAN() do { \
+		struct key16 key, prev; \
+		const void *p = NULL; \
+		packets = bytes = 0; \
+		entries = 0; \
+		while (next(m.fd, p, &key) == 0) { \
+			if (lookup(m.fd, &key, m.value) == 0) { \
+				add_counts(&m, &packets, &bytes); \
+				entries++; \
+			} \
+			prev = key; \
+			p = &prev; \
+		} \
+	} while (0)
+	WARM_UP(SCAN());
 	double t0 = now_ns();
-	for (long it = 0; it < iters; it++) {
-		struct key16 key, prev;
-		const void *p = NULL;
-		packets = bytes = 0;
-		entries = 0;
-		while (next(m.fd, p, &key) == 0) {
-			if (lookup(m.fd, &key, m.value) == 0) {
-				add_counts(&m, &packets, &bytes);
-				entries++;
-			}
-			prev = key;
-			p = &prev;
-		}
-	}
+	for (long it = 0; it < iters; it++)
+		SCAN();
 	print_scan(now_ns() - t0, iters, entries, packets, bytes);
 	return 0;
 }

@@ -21,13 +21,16 @@ int main(int argc, char **argv)
 	}
 	int (*volatile lookup)(int, const void *, void *) = bpf_map_lookup_elem;
 	uint64_t packets = 0, bytes = 0;
+#define POLL() do { \
+		packets = bytes = 0; \
+		for (long i = 0; i < n; i++) \
+			if (lookup(m.fd, &keys[i], m.value) == 0) \
+				add_counts(&m, &packets, &bytes); \
+	} while (0)
+	WARM_UP(POLL());
 	double t0 = now_ns();
-	for (long it = 0; it < iters; it++) {
-		packets = bytes = 0;
-		for (long i = 0; i < n; i++)
-			if (lookup(m.fd, &keys[i], m.value) == 0)
-				add_counts(&m, &packets, &bytes);
-	}
+	for (long it = 0; it < iters; it++)
+		POLL();
 	print_scan(now_ns() - t0, iters, n, packets, bytes);
 	return 0;
 }

@@ -11,7 +11,6 @@
  * Threads: the main thread owns slot assignment (refresh/track/retire); during a poll each
  * slot is written by exactly one poller. Readers in any thread use `ResultsTable.read`.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { BpfError, BpfRuleError, closedError, deserializeError, type SerializedError } from "../errors.ts";
 import { EncodedKey, encodeKey, type MapKey } from "../maps/key.ts";
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
@@ -19,7 +18,8 @@ import { isLegacyStorageMap, type AnyStorageMap, type LegacyStorageMap } from ".
 import type { Field } from "../maps/field.ts";
 import type { AggregateRule } from "../btf/schema.ts";
 import { ResultsTable, SlotState } from "./results.ts";
-import { SlotPoller, type PollCounts } from "./poller.ts";
+import { SlotPoller } from "./poller.ts";
+import { Command, Dispatch } from "./dispatch.ts";
 import type { WorkerInit } from "./worker.ts";
 
 export interface CollectorOptions {
@@ -32,6 +32,12 @@ export interface CollectorOptions {
   capacity?: number;
   /** Workers to poll in: 0 (default) polls in the calling thread. */
   workers?: number;
+  /**
+   * With Workers: polls of fewer live keys than this run in the calling thread, where they are
+   * faster (waking Workers costs more than it saves). Default `INLINE_BELOW` (measured, see
+   * bench/RESULTS.md); 0 always uses the Workers.
+   */
+  inlineBelow?: number;
   /** Shared maps: read under the value's spin lock. Default: when the value has one. */
   locked?: boolean;
   /**
@@ -48,6 +54,24 @@ export interface PollResult {
   /** Keys found gone (their slots are now retired). */
   retired: number;
   ms: number;
+}
+
+/**
+ * Default `inlineBelow`: up to 256 keys one thread polled faster than 1 or 2 Workers woken through
+ * shared memory, under Bun 1.4.4 and Deno 2.9.6 on 2 cores (`bun bench/inline-threshold.ts`;
+ * README, Performance). A wake-up costs ~5–15 µs; a key ~0.4–1 µs.
+ */
+export const INLINE_BELOW = 256;
+
+/** A Worker, and what arrives from it outside a poll. */
+interface WorkerLink {
+  readonly worker: Worker;
+  /** The reply an init/close request awaits. */
+  reply: { resolve: (data: Record<string, unknown>) => void; reject: (e: Error) => void } | null;
+  /** Why the Worker died (an uncaught error), and who awaits that. */
+  error: Error | null;
+  onError: ((e: Error) => void) | null;
+  dead: boolean;
 }
 
 /** Polls retired slots stay unused, so a reader holding one sees the retirement first. */
@@ -85,13 +109,21 @@ export class Collector implements AsyncDisposable {
   private readonly prevTime: Float64Array;
   private readonly rateValues: Float64Array;
   private readonly scratch: Float64Array;
-  private readonly workers: Worker[] = [];
-  /** Workers that raised an error: not asked anything again. */
-  private readonly deadWorkers = new Set<Worker>();
+  private readonly workers: WorkerLink[] = [];
+  private dispatch: Dispatch | null = null;
+  private inlineBelow = INLINE_BELOW;
+  /** Missing slots of a poll in this thread. */
+  private readonly missing: Int32Array;
+  /** The live slots, ascending, shared with the Workers; relisted before a poll after changes. */
+  private readonly live: Int32Array;
+  private liveCount = 0;
+  private liveDirty = true;
   private polls = 0;
   private closed = false;
   /** A Worker poll in progress: slot assignment and other polls must wait for it. */
   private polling = false;
+  /** Settles when the Workers' poll in progress has ended (close() waits for it). */
+  private inflight: Promise<void> | null = null;
   /** Lowest slot that may be free (slots below it are known to be taken). */
   private nextFree = 0;
 
@@ -112,6 +144,8 @@ export class Collector implements AsyncDisposable {
     this.prevTime = new Float64Array(capacity).fill(NaN);
     this.rateValues = new Float64Array(capacity * fields.length).fill(NaN);
     this.scratch = new Float64Array(this.rowValues);
+    this.missing = new Int32Array(capacity);
+    this.live = new Int32Array(new SharedArrayBuffer(4 * capacity));
   }
 
   /** A collector over `map` (kept open by the caller). Starts its Workers, if any. */
@@ -144,9 +178,12 @@ export class Collector implements AsyncDisposable {
     const cpus = options.perCpu && map instanceof PerCpuCgroupStorageMap ? map.cpus : 0;
     const c = new Collector(map, fields, options.capacity ?? 4096, locked, cpus);
     const n = options.workers ?? 0;
+    c.inlineBelow = options.inlineBelow ?? INLINE_BELOW;
+    const dispatch = c.dispatch = n > 0 ? new Dispatch({ workers: n, capacity: c.table.capacity }) : null;
     try {
       await Promise.all(Array.from({ length: n }, (_, index) => c.startWorker({
-        table: c.table.init, mapFd: map.fd, fields: fields.map((f) => f.spec), locked, cpus, index, count: n,
+        table: c.table.init, dispatch: dispatch!.init, live: c.live.buffer as SharedArrayBuffer, mapFd: map.fd, fields: fields.map((f) => f.spec), locked, cpus,
+        index, count: n,
       })));
     } catch (e) {
       await c.close();
@@ -156,36 +193,50 @@ export class Collector implements AsyncDisposable {
   }
 
   private async startWorker(init: WorkerInit): Promise<void> {
-    const w = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
-    this.workers.push(w);
-    await this.request(w, { init });
+    const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
+    const link: WorkerLink = { worker, reply: null, error: null, onError: null, dead: false };
+    this.workers.push(link);
+    worker.addEventListener("message", (e: MessageEvent) => {
+      const data = e.data as Record<string, unknown>;
+      const error = data.error !== undefined ? deserializeError(data.error as SerializedError, "collector worker") : null;
+      const reply = link.reply;
+      link.reply = null;
+      if (reply) {
+        if (error) reply.reject(error);
+        else reply.resolve(data);
+      }
+    });
+    worker.addEventListener("error", (e: ErrorEvent) => {
+      link.dead = true;
+      const error = new BpfError("collect", `collector worker failed: ${e.message}`, { kind: "kernel" });
+      link.reply?.reject(error);
+      link.reply = null;
+      link.error ??= error;
+      link.onError?.(error);
+      this.dispatch?.wake(); // a poll waiting for it stops waiting
+    });
+    try {
+      await this.request(link, { init });
+    } catch (e) {
+      link.dead = true; // it returned without serving: it would not answer a close command
+      throw e;
+    }
   }
 
-  /** Sends one message to a Worker and resolves with its reply. */
-  private request(w: Worker, msg: unknown): Promise<Record<string, unknown>> {
-    const r = this.reply(w);
-    w.postMessage(msg);
+  /** Posts one message to a Worker (or none: `msg` undefined) and resolves with its reply. */
+  private request(link: WorkerLink, msg?: unknown): Promise<Record<string, unknown>> {
+    const r = new Promise<Record<string, unknown>>((resolve, reject) => {
+      link.reply = { resolve, reject };
+    });
+    if (msg !== undefined) link.worker.postMessage(msg);
     return r;
   }
 
-  /** The Worker's next message (a reply carrying `error` rejects). */
-  private reply(w: Worker): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (e: MessageEvent) => {
-        w.removeEventListener("message", onMessage);
-        w.removeEventListener("error", onError);
-        const data = e.data as Record<string, unknown>;
-        if (data.error !== undefined) reject(deserializeError(data.error as SerializedError, "collector worker"));
-        else resolve(data);
-      };
-      const onError = (e: ErrorEvent) => {
-        w.removeEventListener("message", onMessage);
-        w.removeEventListener("error", onError);
-        this.deadWorkers.add(w);
-        reject(new BpfError("collect", `collector worker failed: ${e.message}`, { kind: "kernel" }));
-      };
-      w.addEventListener("message", onMessage);
-      w.addEventListener("error", onError);
+  /** Why a Worker died (its error event may come after the poll noticed). */
+  private deathOf(link: WorkerLink): Promise<Error> {
+    if (link.error) return Promise.resolve(link.error);
+    return new Promise((resolve) => {
+      link.onError = resolve;
     });
   }
 
@@ -220,6 +271,7 @@ export class Collector implements AsyncDisposable {
     if (slot < 0) throw new BpfRuleError("collect", `the collector's ${this.table.capacity} slots are all in use`, "create it with a larger capacity");
     this.nextFree = slot + 1;
     this.table.assign(slot, cgroupId, attachType);
+    this.liveDirty = true;
     this.prevTime[slot] = NaN; // a new key: no rate until it has been polled twice
     this.rateValues.fill(NaN, slot * this.fields.length, (slot + 1) * this.fields.length);
     this.slotByKey.set(key, slot);
@@ -261,40 +313,70 @@ export class Collector implements AsyncDisposable {
 
   private retire(slot: number, key = keyOf(this.table.cgroupId(slot), this.table.attachType(slot))): void {
     this.table.retire(slot);
+    this.liveDirty = true;
     this.slotByKey.delete(key);
     this.retiredAt.set(slot, this.polls);
   }
 
-  /** Looks up every tracked key once and writes the results table. */
+  /**
+   * Looks up every tracked key once and writes the results table: in the Workers, or in the
+   * calling thread when there are none or fewer live keys than `inlineBelow`.
+   */
   async poll(): Promise<PollResult> {
     this.requireIdle("poll()");
     const t0 = performance.now();
     const poll = ++this.polls;
-    let counts: PollCounts[];
-    if (this.workers.length === 0) counts = [this.poller.poll(poll, 0, 1)];
-    else {
-      if (this.deadWorkers.size > 0) {
+    let looked = 0, retired = 0;
+    const d = this.dispatch;
+    if (this.liveDirty) this.listLive();
+    if (d === null || this.liveCount < this.inlineBelow) {
+      looked = this.poller.poll(poll, this.live, 0, this.liveCount, this.missing);
+      this.updateRates(performance.now());
+      retired = this.retireMissing(this.missing, 0, this.poller.missingCount);
+    } else {
+      if (this.workers.some((l) => l.dead)) {
         throw new BpfError("collect", "a collector Worker failed", { kind: "kernel", hint: "close() this collector and create a new one" });
       }
       this.polling = true;
       try {
-        counts = (await Promise.all(this.workers.map((w) => this.request(w, { poll })))) as unknown as PollCounts[];
+        d.start(Command.POLL, poll, this.liveCount);
+        await (this.inflight = d.finished(() => this.workers.some((l) => l.dead)));
+        for (const [i, l] of this.workers.entries()) {
+          if (l.dead) throw await this.deathOf(l);
+          if (d.failed(i)) throw deserializeError(d.error(i), "collector worker");
+        }
       } finally {
         this.polling = false;
+        this.inflight = null;
       }
-    }
-    this.updateRates(performance.now());
-    let looked = 0, retired = 0;
-    for (const c of counts) {
-      looked += c.looked;
-      for (const slot of c.missing) {
-        if (this.table.state(slot) === SlotState.LIVE) {
-          this.retire(slot);
-          retired++;
-        }
+      this.updateRates(performance.now());
+      for (let i = 0; i < d.workers; i++) {
+        looked += d.looked(i);
+        retired += this.retireMissing(d.missing, i * d.perWorker, d.missingCount(i));
       }
     }
     return { poll, looked, retired, ms: performance.now() - t0 };
+  }
+
+  /** Lists the live slots in ascending order (Worker i of n polls the i-th n-th of the list). */
+  private listLive(): void {
+    let n = 0;
+    for (const slot of this.slotByKey.values()) this.live[n++] = slot;
+    this.live.subarray(0, n).sort();
+    this.liveCount = n;
+    this.liveDirty = false;
+  }
+
+  private retireMissing(missing: Int32Array, from: number, count: number): number {
+    let retired = 0;
+    for (let i = from; i < from + count; i++) {
+      const slot = missing[i]!;
+      if (this.table.state(slot) === SlotState.LIVE) {
+        this.retire(slot);
+        retired++;
+      }
+    }
+    return retired;
   }
 
   /**
@@ -349,19 +431,17 @@ export class Collector implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.workers.map(async (w) => {
-      try {
-        // A dead Worker would never answer: terminate it straight away. A live one gets a
-        // moment to close its map fd.
-        if (!this.deadWorkers.has(w)) {
-          await Promise.race([this.request(w, { close: true }), sleep(2000)]);
-        }
-      } catch {
-        // it failed on the way out: terminate() below is all that is left
-      } finally {
-        w.terminate();
-      }
-    }));
+    // Every live Worker is asleep between polls: one close command wakes them all. A live one
+    // gets a moment to close its map fd and answer; a dead one is terminated straight away.
+    // A poll in progress ends first: the close command must not overwrite its control words.
+    await this.inflight;
+    const live = this.workers.filter((l) => !l.dead);
+    const replies = live.map((l) => this.request(l).catch(() => undefined));
+    this.dispatch?.start(Command.CLOSE);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all(replies), new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+    clearTimeout(timer);
+    for (const l of this.workers) l.worker.terminate();
     this.workers.length = 0;
   }
 

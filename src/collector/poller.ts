@@ -6,12 +6,6 @@ import type { LookupFlags } from "../maps/storage-map.ts";
 import { ElemFlags } from "../constants.ts";
 import { ResultsTable, SlotState } from "./results.ts";
 
-export interface PollCounts {
-  looked: number;
-  /** Slots whose key had no entry (its cgroup is gone): to be retired. */
-  missing: number[];
-}
-
 /** What a poller needs besides the map and the table. */
 export interface PollerOptions {
   /** The collected fields, in table order. */
@@ -29,6 +23,8 @@ export class SlotPoller {
   private readonly flags: LookupFlags;
   private readonly cpus: number;
   private readonly values: Float64Array;
+  /** Slots the last poll found without an entry (written to its `missing` array). */
+  missingCount = 0;
   /** The key a poll looks up, rewritten in place for each slot (no allocation). */
   private readonly key = { cgroupId: 0, attachType: undefined as number | undefined };
 
@@ -41,20 +37,26 @@ export class SlotPoller {
     this.values = new Float64Array(options.fields.length * (1 + options.cpus));
   }
 
-  /** Polls live slots `first`, `first + step`, … below the table's capacity. */
-  poll(poll: number, first: number, step: number): PollCounts {
+  /**
+   * Polls the slots `live[from]` … `live[to - 1]` (the live slots, listed by the main thread: a
+   * poll costs per live key, not per slot of the table); returns the keys looked up. Slots whose
+   * key had no entry (its cgroup is gone: to be retired) go to `missing[at …]`, `missingCount`
+   * of them. Allocates nothing.
+   */
+  poll(poll: number, live: Int32Array, from: number, to: number, missing: Int32Array, at = 0): number {
     const { map, table, fields, values, key } = this;
     const n = fields.length;
-    const counts: PollCounts = { looked: 0, missing: [] };
-    for (let slot = first; slot < table.capacity; slot += step) {
+    let looked = 0, gone = 0;
+    for (let i = from; i < to; i++) {
+      const slot = live[i]!;
       if (table.state(slot) !== SlotState.LIVE) continue;
       key.cgroupId = table.cgroupId(slot);
       key.attachType = table.attachType(slot);
-      counts.looked++;
+      looked++;
       if (map instanceof PerCpuCgroupStorageMap) {
         const v = map.lookup(key);
         if (v === null) {
-          counts.missing.push(slot);
+          missing[at + gone++] = slot;
           continue;
         }
         for (let i = 0; i < n; i++) values[i] = fields[i]!.total(v);
@@ -64,13 +66,14 @@ export class SlotPoller {
       } else {
         const v = map.lookup(key, this.flags);
         if (v === null) {
-          counts.missing.push(slot);
+          missing[at + gone++] = slot;
           continue;
         }
         for (let i = 0; i < n; i++) values[i] = fields[i]!.get(v);
       }
       table.write(slot, poll, values);
     }
-    return counts;
+    this.missingCount = gone;
+    return looked;
   }
 }

@@ -1,7 +1,9 @@
 /**
  * A collector Worker: its own libbpf handle (each thread dlopens), its own map fd (a duplicate;
- * fds are process-wide), the shared results table. Polls slots `index`, `index + count`, … on
- * request. Messages: init → { ready }; { poll } → { poll, looked, missing }; { close } → { closed }.
+ * fds are process-wide), the shared results table. Polls its `index`-th of `count` shares of the live slots
+ * when the main thread bumps the shared generation word (see ./dispatch.ts); between polls it
+ * sleeps in `Atomics.wait`. Messages: init → { ready } (or { error }); the close command →
+ * { closed }; a failed poll leaves its error in shared memory before counting itself done.
  * The module evaluates synchronously (nothing is loaded at import), so the handler below is in
  * place before the runtime delivers the parent's first message; the parent posts init at once.
  * @internal
@@ -12,9 +14,13 @@ import { Field, type FieldSpec } from "../maps/field.ts";
 import { serializeError } from "../errors.ts";
 import { ResultsTable, type ResultsTableInit } from "./results.ts";
 import { SlotPoller } from "./poller.ts";
+import { Command, Dispatch, type DispatchInit } from "./dispatch.ts";
 
 export interface WorkerInit {
   table: ResultsTableInit;
+  dispatch: DispatchInit;
+  /** The live slots the main thread lists before each poll. */
+  live: SharedArrayBuffer;
   mapFd: number;
   /** The collected fields' accessors, as plain data. */
   fields: FieldSpec[];
@@ -27,30 +33,46 @@ export interface WorkerInit {
 
 declare const self: Worker;
 
-let poller: SlotPoller | undefined;
-let init: WorkerInit | undefined;
-let close: (() => void) | undefined;
+/** Serves polls until the close command; returns to let the Worker's event loop idle. */
+function serve(init: WorkerInit, poller: SlotPoller, d: Dispatch, close: () => void): void {
+  const region = init.index * d.perWorker, live = new Int32Array(init.live);
+  let gen = 0;
+  for (;;) {
+    gen = d.awaitCommand(gen);
+    if (d.command === Command.CLOSE) {
+      close();
+      self.postMessage({ closed: true });
+      return;
+    }
+    let looked = 0, failed = false;
+    try {
+      // A contiguous share of the live list: Workers writing interleaved rows would share cache
+      // lines of the results table (rows are 40 bytes for two fields).
+      const n = d.live, from = Math.floor((n * init.index) / init.count), to = Math.floor((n * (init.index + 1)) / init.count);
+      looked = poller.poll(d.poll, live, from, to, d.missing, region);
+    } catch (e) {
+      failed = true;
+      d.setError(init.index, serializeError(e));
+    }
+    d.report(init.index, looked, poller.missingCount, failed);
+  }
+}
 
 self.onmessage = (event: MessageEvent) => {
-  const msg = event.data as { init?: WorkerInit; poll?: number; close?: true };
+  const init = (event.data as { init: WorkerInit }).init;
+  let poller: SlotPoller, close: () => void;
   try {
-    if (msg.init) {
-      init = msg.init;
-      const map = openMap({ fd: init.mapFd });
-      close = () => map.close();
-      if (!isLegacyStorageMap(map)) throw new BpfRuleError("collect", "the Collector's workers poll only the legacy cgroup storage maps");
-      poller = new SlotPoller(map, new ResultsTable(init.table), {
-        fields: init.fields.map((spec) => new Field(spec)), locked: init.locked, cpus: init.cpus,
-      });
-      self.postMessage({ ready: true });
-    } else if (msg.poll !== undefined) {
-      const counts = poller!.poll(msg.poll, init!.index, init!.count);
-      self.postMessage({ poll: msg.poll, ...counts });
-    } else if (msg.close) {
-      close?.();
-      self.postMessage({ closed: true });
-    }
+    const map = openMap({ fd: init.mapFd });
+    close = () => map.close();
+    if (!isLegacyStorageMap(map)) throw new BpfRuleError("collect", "the Collector's workers poll only the legacy cgroup storage maps");
+    poller = new SlotPoller(map, new ResultsTable(init.table), {
+      fields: init.fields.map((spec) => new Field(spec)), locked: init.locked, cpus: init.cpus,
+    });
   } catch (e) {
     self.postMessage({ error: serializeError(e) });
+    return;
   }
+  self.postMessage({ ready: true });
+  // Block only after this turn of the event loop: Bun sends a posted message when it turns.
+  setTimeout(() => serve(init, poller, new Dispatch(init.dispatch), close), 0);
 };

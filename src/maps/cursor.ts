@@ -15,10 +15,18 @@
  *    cgroup_storage_get_next_key()") return 0 and a bogus key after the last entry. Such a key
  *    has cgroup id 0 (ids start at 1) or a garbage attach type, or fails its lookup twice in a
  *    row for the same prev; either way it ends the walk.
+ *
+ * A keys-only walk (`keys()`) makes one syscall per key: get_next_key(k) answering 0 proves `k`
+ * was in the map (the kernel found it to find its successor), so a key is yielded once its
+ * successor has been asked for, and looked up only when that answer is ambiguous: ENOENT (the
+ * last key, or one that vanished, or a pre-fix kernel's bogus key), resolved as above.
  */
 import { libbpf, type Libbpf, type NativePointer } from "../ffi/index.ts";
 import { bpfError, ENOENT } from "../errors.ts";
 import { KeyBuffer, U32, type KeySize } from "./key.ts";
+
+/** What asking for a successor came to (see `successor()`). */
+const GOT = 0, END = 1, AGAIN = 2;
 
 /** Attach types are small enum values; a larger one can only be map internals (see 3. above). */
 const MAX_PLAUSIBLE_ATTACH_TYPE = 255;
@@ -52,6 +60,12 @@ export class ScanCursor<V> {
   private nextKey: KeyBuffer;
   private readonly failed: KeyBuffer;
   private readonly probe: KeyBuffer;
+  /** Keys-only walks: `nextKey` holds a key not yet proven to exist; `spare` takes its successor. */
+  private readonly keysOnly: boolean;
+  private spare: KeyBuffer | null = null;
+  private pending = false;
+  /** Keys-only walks: the key yielded last was the map's last; the next call ends the walk. */
+  private last = false;
   private started = false;
   private done = false;
   private hasFailed = false;
@@ -65,10 +79,12 @@ export class ScanCursor<V> {
   private readonly sys: ScanSyscalls;
 
   /** @internal use `map.cursor()` */
-  constructor(source: CursorSource<V>, flags = 0, sys: ScanSyscalls = libbpf) {
+  constructor(source: CursorSource<V>, flags = 0, sys: ScanSyscalls = libbpf, keysOnly = false) {
     this.source = source;
     this.flags = flags;
     this.sys = sys;
+    this.keysOnly = keysOnly;
+    if (keysOnly) this.spare = new KeyBuffer(source.keySize);
     const t = source.newValueTarget();
     this.value = t.value;
     this.valuePointer = t.pointer;
@@ -98,22 +114,24 @@ export class ScanCursor<V> {
     this.started = false;
     this.done = false;
     this.hasFailed = false;
+    this.pending = false;
+    this.last = false;
     this.visited = 0;
     return this;
   }
 
-  /** Moves to the next entry. False once the map has no more entries. */
+  /**
+   * Moves to the next entry. False once the map has no more entries. A keys-only cursor
+   * (internal, for `keys()`) moves to the next key and leaves `value` undefined.
+   */
   next(): boolean {
     if (this.done) return false;
+    if (this.keysOnly) return this.nextKeyOnly();
     const fd = this.source.fd;
     for (;;) {
-      const rc = this.sys.mapGetNextKey(fd, this.started ? this.prev.pointer : null, this.nextKey.pointer);
-      if (rc === -ENOENT) {
-        if (!this.started || this.exists(this.prev)) return this.finish();
-        if (!this.resumeFromSurvivor()) this.started = false;
-        continue;
-      }
-      if (rc < 0) throw bpfError("get_next_key", rc, `scan of map fd ${fd}`);
+      const step = this.successor(fd);
+      if (step === END) return this.finish();
+      if (step === AGAIN) continue;
       if (this.isBogus(this.nextKey)) return this.finish();
 
       const lr = this.lookupValue(this.nextKey);
@@ -132,6 +150,55 @@ export class ScanCursor<V> {
       this.failed.copyFrom(this.nextKey);
       this.hasFailed = true;
     }
+  }
+
+  /** One get_next_key per key; see the module comment. */
+  private nextKeyOnly(): boolean {
+    if (this.last) return this.finish();
+    const fd = this.source.fd;
+    for (;;) {
+      if (!this.pending) {
+        // The successor of the current key (or the first key) becomes the pending key.
+        const step = this.successor(fd);
+        if (step === END) return this.finish();
+        if (step === AGAIN) continue;
+        this.pending = true;
+      }
+      const key = this.nextKey;
+      if (this.isBogus(key) || (this.hasFailed && this.failed.equals(key))) return this.finish();
+      // Its successor proves it exists; ENOENT leaves it ambiguous: the last key, or gone.
+      const spare = this.spare!;
+      const rc = this.sys.mapGetNextKey(fd, key.pointer, spare.pointer);
+      if (rc === 0 || (rc === -ENOENT && this.exists(key))) {
+        this.last = rc !== 0;
+        this.nextKey = spare; // the successor is the new pending key
+        this.spare = this.prev;
+        this.prev = key;
+        this.started = true;
+        this.hasFailed = false;
+        this.remember(key);
+        return true;
+      }
+      if (rc !== -ENOENT) throw bpfError("get_next_key", rc, `scan of map fd ${fd} at ${key.describe()}`);
+      // Gone since get_next_key named it, or a pre-fix kernel's bogus key: ask again.
+      this.failed.copyFrom(key);
+      this.hasFailed = true;
+      this.pending = false;
+    }
+  }
+
+  /**
+   * get_next_key of the current key (or of none: the first key) into `nextKey`: GOT; END of
+   * the map; or AGAIN after the current key vanished and the walk moved back to the most recent
+   * survivor (or to the start).
+   */
+  private successor(fd: number): typeof GOT | typeof END | typeof AGAIN {
+    const rc = this.sys.mapGetNextKey(fd, this.started ? this.prev.pointer : null, this.nextKey.pointer);
+    if (rc === 0) return GOT;
+    if (rc !== -ENOENT) throw bpfError("get_next_key", rc, `scan of map fd ${fd}`);
+    if (!this.started || this.exists(this.prev)) return END;
+    if (!this.resumeFromSurvivor()) this.started = false;
+    return AGAIN;
   }
 
   private finish(): false {

@@ -8,7 +8,7 @@
 import { BpfRuleError, typeMismatch } from "../errors.ts";
 import type { Layout } from "../btf/layout.ts";
 import type { AggregateRule } from "../btf/schema.ts";
-import { PerCpuValues, sumU64Words } from "./percpu-values.ts";
+import { PerCpuValues } from "./percpu-values.ts";
 import { U32 } from "./key.ts";
 
 /** How a field's bytes are read. */
@@ -132,7 +132,7 @@ export class Field {
     // The full check only when the cheap one fails: this runs once per field per lookup.
     const words = values.words;
     if (words === undefined || values.valueSize < this.layoutSize) this.checkShape(values);
-    if (this.u64) return sumU64Words(words, this.word, values.stride >> 2, values.cpus);
+    if (this.u64) return values.sumAt(this.word);
     let total = 0;
     for (let c = 0, at = this.offset; c < values.cpus; c++, at += values.stride) total += this.read(values.view, at, values.words);
     return total;

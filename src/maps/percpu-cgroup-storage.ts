@@ -22,7 +22,7 @@ export interface DecodedPerCpu<T = DecodedStruct> {
 }
 
 function valuesTarget(valueSize: number, cpus: number): ValueTarget<PerCpuValues> {
-  const value = new PerCpuValues(valueSize, cpus);
+  const value = PerCpuValues.inWasmMemory(valueSize, cpus); // summed by WebAssembly, zero-copy
   return { value, pointer: libbpf.pointer(value.bytes) };
 }
 

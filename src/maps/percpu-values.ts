@@ -1,6 +1,7 @@
 /** `PerCpuValues`: one per-CPU map value, every possible CPU's slot in one SharedArrayBuffer. */
 import { U32 } from "./key.ts";
 import { BpfRuleError, typeMismatch } from "../errors.ts";
+import { wasmBlock, type WasmSum, type WasmSumFields } from "./wasm-sum.ts";
 
 /**
  * Sum over `cpus` slots (`step` u32 words apart) of the u64 whose low half is word `w`. Halves
@@ -31,7 +32,10 @@ export function perCpuStride(valueSize: number): number {
 /**
  * A per-CPU value as the kernel lays it out: `cpus` slots of `stride` (= round_up(valueSize, 8))
  * bytes, slot i for the i-th possible CPU. Backed by a `SharedArrayBuffer`, so Workers can read
- * it without a copy. Readers never allocate: `sumU64()`, `u64()` and field accessors read u64s as two u32 halves.
+ * it without a copy. Readers never allocate: `u64()` and field accessors read u64s as two u32
+ * halves. The values a map's `lookup()` and scans return live in shared WebAssembly memory
+ * (`buffer` is then that memory, the values at `byteOffset`), where sums over CPUs run as
+ * WebAssembly i64 adds; values made with `new PerCpuValues` or `clone()` own an exact-size buffer.
  */
 export class PerCpuValues {
   /** Size of one CPU's value (the map's `value_size`). */
@@ -40,8 +44,14 @@ export class PerCpuValues {
   readonly cpus: number;
   /** Bytes per CPU slot. */
   readonly stride: number;
-  /** The whole buffer, `stride × cpus` bytes, exactly what the kernel reads and writes. */
+  /**
+   * The buffer holding the values: `stride × cpus` bytes from `byteOffset`, exactly what the
+   * kernel reads and writes (`bytes` is that window). For `new PerCpuValues` and `clone()`
+   * it is exactly that size; for lookup results it is a shared WebAssembly memory.
+   */
   readonly buffer: SharedArrayBuffer;
+  /** Where the values start in `buffer` (0 unless they live in WebAssembly memory). */
+  readonly byteOffset: number;
   /** All slots as bytes. */
   readonly bytes: Uint8Array;
   /** The buffer as u32 words (u64s are read as two halves: no BigInt). @internal */
@@ -49,8 +59,22 @@ export class PerCpuValues {
   /** The buffer for reads of other widths. @internal */
   readonly view: DataView;
   private readonly slots: Uint8Array[];
+  /** The WebAssembly sum over this memory, or null (plain buffer: the JavaScript sum). */
+  private readonly wsum: WasmSum | null;
+  private readonly wsumFields: WasmSumFields | null;
+  /** Where `sumU64Fields` has WebAssembly write its sums (one stride after the values), as f64s. */
+  private readonly scratch: Float64Array | null;
 
-  constructor(valueSize: number, cpus: number) {
+  /**
+   * Values in shared WebAssembly memory (summed by WebAssembly), or in a plain buffer where
+   * that is unavailable. What maps use for the values their lookups and scans return. @internal
+   */
+  static inWasmMemory(valueSize: number, cpus: number): PerCpuValues {
+    return new PerCpuValues(valueSize, cpus, true);
+  }
+
+  /** `wasm` is internal: use `PerCpuValues.inWasmMemory`. */
+  constructor(valueSize: number, cpus: number, wasm = false) {
     if (!Number.isInteger(valueSize) || valueSize < 1 || !Number.isInteger(cpus) || cpus < 1) {
       throw new BpfRuleError("lookup", `PerCpuValues needs a value size ≥ 1 and a CPU count ≥ 1 (got ${valueSize} × ${cpus})`,
         "make one with map.newValues()");
@@ -58,14 +82,25 @@ export class PerCpuValues {
     this.valueSize = valueSize;
     this.cpus = cpus;
     this.stride = perCpuStride(valueSize);
-    this.buffer = new SharedArrayBuffer(this.stride * cpus);
-    this.bytes = new Uint8Array(this.buffer);
-    this.words = new Uint32Array(this.buffer);
-    this.view = new DataView(this.buffer);
+    const size = this.stride * cpus;
+    const block = wasm ? wasmBlock(this, size + this.stride) : null;
+    this.buffer = block?.buffer ?? new SharedArrayBuffer(size);
+    this.byteOffset = block?.byteOffset ?? 0;
+    this.wsum = block?.sum ?? null;
+    this.wsumFields = block?.sumFields ?? null;
+    this.scratch = block ? new Float64Array(this.buffer, this.byteOffset + size, this.stride >> 3) : null;
+    this.bytes = new Uint8Array(this.buffer, this.byteOffset, size);
+    this.words = new Uint32Array(this.buffer, this.byteOffset, size >> 2);
+    this.view = new DataView(this.buffer, this.byteOffset, size);
     this.slots = Array.from(
       { length: cpus },
-      (_, i) => new Uint8Array(this.buffer, i * this.stride, valueSize),
+      (_, i) => new Uint8Array(this.buffer, this.byteOffset + i * this.stride, valueSize),
     );
+  }
+
+  /** True when sums run as WebAssembly over shared WebAssembly memory. */
+  get wasm(): boolean {
+    return this.wsum !== null;
   }
 
   /** CPU `i`'s value, `valueSize` bytes; the same view object on every call. */
@@ -101,8 +136,12 @@ export class PerCpuValues {
     return this.sumAt(this.checkOffset(offset) >> 2);
   }
 
-  private sumAt(w: number): number {
-    return sumU64Words(this.words, w, this.stride >> 2, this.cpus);
+  /** Sum over CPUs of the u64 at u32 word `w` of each slot; no checks. @internal */
+  sumAt(w: number): number {
+    const wsum = this.wsum;
+    return wsum !== null
+      ? wsum(this.byteOffset + (w << 2), this.stride, this.cpus)
+      : sumU64Words(this.words, w, this.stride >> 2, this.cpus);
   }
 
   /**
@@ -114,7 +153,13 @@ export class PerCpuValues {
     if (out.length === 0) return out;
     this.checkOffset(offset);
     this.checkOffset(offset + (out.length - 1) * 8);
-    for (let f = 0; f < out.length; f++) out[f] = this.sumAt((offset >> 2) + 2 * f);
+    const n = out.length, wsumFields = this.wsumFields;
+    if (wsumFields !== null) {
+      // One call for every field (its sums land in this value's scratch), then n copies.
+      const scratch = this.scratch!;
+      wsumFields(this.byteOffset + offset, this.stride, this.cpus, n, scratch.byteOffset);
+      for (let f = 0; f < n; f++) out[f] = scratch[f]!;
+    } else for (let f = 0; f < n; f++) out[f] = this.sumAt((offset >> 2) + 2 * f);
     return out;
   }
 

@@ -202,13 +202,19 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
     return c.count;
   }
 
-  /** Every key, newest entry first (the kernel's order). Allocates one object per key. */
+  /**
+   * Every key, newest entry first (the kernel's order). One get_next_key per key (a lookup only
+   * where its answer is ambiguous); allocates one object per key.
+   */
   *keys(): IterableIterator<StorageKey> {
-    const c = this.cursor();
+    const c = new ScanCursor(this, 0, undefined, true);
     while (c.next()) yield { cgroupId: c.cgroupId, attachType: c.attachType };
   }
 
-  /** Every entry with a copy of its value, newest first. For keeping; scans use `forEach`. */
+  /**
+   * Every entry with a copy of its value, newest first: get_next_key + lookup per entry, as
+   * `forEach`. For keeping; scans use `forEach` (no copies).
+   */
   *entries(flags: LookupFlags = 0): IterableIterator<[StorageKey, V]> {
     const c = this.cursor(flags);
     while (c.next()) yield [{ cgroupId: c.cgroupId, attachType: c.attachType }, this.cloneValue(c.value)];

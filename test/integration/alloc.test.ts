@@ -18,6 +18,8 @@ describe.skipIf(!bpf.ok)("zero allocation in the hot path", () => {
     ["1M shared lookups + 1M F_LOCK lookups + field reads: 0 GCs", "shared", 1_000_000, false],
     ["1M one-CPU lookups (ElemFlags.cpu(n), every CPU in turn, by this kernel's path): 0 GCs", "cpuflag", 1_000_000, false],
     ["20,000 full scans (forEach) of a 20-entry map, 400k entries: 0 GCs", "scan", 1_000_000, false],
+    ["20,000 collector polls of 20 keys (SlotPoller, what each Worker runs): 0 GCs", "poller", 1_000_000, false],
+    ["1M sums of every u64 field of a lookup result (WebAssembly): 0 GCs", "aggregate", 1_000_000, false],
     ["control: cloning every scanned value does collect, so the scan check can fail", "scancontrol", 1_000_000, true],
     ["control: cloning every result does collect, so the method detects allocation", "control", 300_000, true],
     ["1M × 2 CGRP_STORAGE lookups by a reused Cgroup and a number id (cached fds) + a field read: 0 GCs", "cgrp", 1_000_000, false],

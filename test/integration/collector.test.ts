@@ -64,7 +64,7 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
 
   test("2 Workers under load: totals equal the traffic sent and a plain lookup of every key", async () => {
     const { pcpu, cgs } = setup(12);
-    await using c = await Collector.create(pcpu, { workers: 2 });
+    await using c = await Collector.create(pcpu, { workers: 2, inlineBelow: 0 });
     expect(c.fields).toEqual(["packets", "bytes"]);
     expect(c.refresh()).toEqual({ added: 24, retired: 0 });
     const traffic = Promise.all(cgs.map((cg, i) => sendUdpAsync(cg, 50 + 10 * i, 20 + i)));
@@ -127,7 +127,7 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
 
   test("misuse is refused: bad keys, and slot changes or polls while a Worker poll runs", async () => {
     const { pcpu, cgs } = setup(2);
-    await using c = await Collector.create(pcpu, { workers: 1 });
+    await using c = await Collector.create(pcpu, { workers: 1, inlineBelow: 0 });
     expect(() => c.track(cgs[0]!.id)).toThrow(/16-byte keys/); // no attach type
     expect(() => c.track({ cgroupId: -1, attachType: EGRESS })).toThrow(/whole number from 0 to 2\^64-1/);
     expect(() => c.track("5" as never)).toThrow(TypeError);
@@ -217,10 +217,33 @@ describe.skipIf(!bpf.ok)("Collector on real maps", () => {
     expect(c.table.state(Math.max(...freed))).toBe(SlotState.FREE);
   });
 
+  test("Workers woken through shared memory: missing keys come back and retire; small polls stay inline", async () => {
+    const { pcpu, cgs } = setup(3);
+    await using c = await Collector.create(pcpu, { workers: 2, inlineBelow: 0 });
+    c.refresh();
+    for (let i = 0; i < 50; i++) expect((await c.poll()).looked).toBe(6); // many wake-ups, each answered once
+    cgs[1]!.remove();
+    expect(waitFor(() => pcpu.lookup({ cgroupId: cgs[1]!.id, attachType: EGRESS }) === null, 5000)).toBe(true);
+    expect(await c.poll()).toMatchObject({ looked: 6, retired: 2 });
+    expect((await c.poll()).looked).toBe(4);
+    // Below inlineBelow the calling thread polls: its error is not a Worker's.
+    const m = closeLater(createMap({ type: "percpu", schema: { packets: "u64", bytes: "u64" }, flags: MapFlags.WRONLY }));
+    await using inline = await Collector.create(m, { workers: 1, inlineBelow: 2 });
+    inline.track({ cgroupId: 1, attachType: EGRESS });
+    const e = await inline.poll().then(() => undefined, (x: unknown) => x);
+    expect((e as BpfError).message).toMatch(/^lookup: /);
+    inline.track({ cgroupId: 2, attachType: EGRESS });
+    await expect(inline.poll()).rejects.toThrow(/^collector worker: lookup: /);
+    // close() during a Worker poll waits for it: the poll completes, nothing hangs.
+    const polling = c.poll();
+    await c.close();
+    expect((await polling).looked).toBe(4);
+  });
+
   test("an error thrown in a Worker reaches the caller with its class, errno, kind and hint", async () => {
     // A write-only fd: the Worker's lookup is refused by the kernel (EPERM), not by cgstore.
     const m = closeLater(createMap({ type: "percpu", schema: { packets: "u64", bytes: "u64" }, flags: MapFlags.WRONLY }));
-    await using c = await Collector.create(m, { workers: 1 });
+    await using c = await Collector.create(m, { workers: 1, inlineBelow: 0 });
     c.track({ cgroupId: 1, attachType: EGRESS });
     const e = await c.poll().then(() => undefined, (x: unknown) => x);
     expect(e).toBeInstanceOf(BpfError);

@@ -237,3 +237,113 @@ describe("ScanCursor", () => {
     expect(new Set(seen).size).toBe(1000);
   });
 });
+
+/** The [id, attach type] keys a keys-only walk (what `map.keys()` runs) yields, bounded. */
+function walkKeys(k: FakeKernel, keySize: 8 | 16 = 16, each?: (id: number, n: number) => void): [number, number | undefined][] {
+  const c = new ScanCursor(source(keySize), 0, k, true);
+  const seen: [number, number | undefined][] = [];
+  boundedSteps(c, () => {
+    seen.push([c.cgroupId, c.attachType]);
+    each?.(c.cgroupId, seen.length);
+  });
+  expect(c.next()).toBe(false);
+  return seen;
+}
+const walk = (k: FakeKernel, each?: (id: number, n: number) => void) => walkKeys(k, 16, each).map(([id]) => id);
+
+describe("ScanCursor, keys only (keys())", () => {
+  test("one get_next_key per key, and one lookup at the end (is the last key the last?)", () => {
+    const k = new FakeKernel(keys(50));
+    expect(walk(k)).toEqual(keys(50).map(([id]) => id));
+    expect(k.getNextKeyCalls).toBe(51);
+    expect(k.lookups.map(([id]) => id)).toEqual([149]);
+    const empty = new FakeKernel([]);
+    expect(walk(empty)).toEqual([]);
+    expect([empty.getNextKeyCalls, empty.lookups.length]).toEqual([1, 0]);
+  });
+
+  test("the key just yielded vanishes: its successor was already named, nothing missing or twice", () => {
+    const k = new FakeKernel(keys(6));
+    expect(walk(k, (id) => { if (id === 102) k.remove(102); })).toEqual([100, 101, 102, 103, 104, 105]);
+  });
+
+  test("the pending key vanishes before it is proven: asks the current key again", () => {
+    const k = new FakeKernel(keys(6));
+    expect(walk(k, (id) => { if (id === 101) k.remove(102); })).toEqual([100, 101, 103, 104, 105]);
+  });
+
+  test("the pending key and the current one vanish: resumes from an older survivor", () => {
+    const k = new FakeKernel(keys(8));
+    expect(walk(k, (id) => { if (id === 104) k.remove(102, 103, 104, 105); })).toEqual([100, 101, 102, 103, 104, 106, 107]);
+  });
+
+  test("every visited key and the pending one vanish: restarts at the head without repeating", () => {
+    const k = new FakeKernel(keys(6));
+    expect(walk(k, (id) => { if (id === 102) k.remove(100, 101, 102, 103); })).toEqual([100, 101, 102, 104, 105]);
+  });
+
+  test("the first key vanishes before it is proven", () => {
+    const k = new FakeKernel(keys(4));
+    k.onGetNextKey = (prev) => { if (prev?.[0] === 100) k.remove(100); };
+    expect(walk(k)).toEqual([101, 102, 103]);
+  });
+
+  test("the last key vanishes at the end: ENOENT, its lookup fails, the walk ends", () => {
+    const k = new FakeKernel(keys(4));
+    expect(walk(k, (id) => { if (id === 102) k.remove(103); })).toEqual([100, 101, 102]);
+  });
+
+  test("entries created during the walk land at the head; removals force resumes; old keys all come once", () => {
+    const k = new FakeKernel(keys(5));
+    const seen = walk(k, (id) => {
+      if (id === 101) k.list.unshift([900, 1], [901, 1]);
+      if (id === 102) k.remove(101, 102, 103);
+    });
+    expect(seen).toEqual([100, 101, 102, 104]);
+  });
+
+  test("pre-fix kernels: a bogus key by its shape ends the walk, never yielded, never looked up", () => {
+    for (const [size, bogus] of [[16, [0, 0]], [16, [555, 256]], [16, [0, 0xffff8881]], [8, [0, 0]]] as [8 | 16, K][]) {
+      for (const lookupSucceeds of [false, true]) {
+        const k = new FakeKernel(keys(3, size === 16 ? 2 : 0), size);
+        k.bogusEnd = bogus;
+        k.bogusLookupSucceeds = lookupSucceeds;
+        const at = size === 16 ? 2 : undefined;
+        const what = { size, bogus, lookupSucceeds };
+        expect({ ...what, seen: walkKeys(k, size) }).toEqual({ ...what, seen: [[100, at], [101, at], [102, at]] });
+        expect({ ...what, calls: k.getNextKeyCalls, lookups: k.lookups.length }).toEqual({ ...what, calls: 4, lookups: 0 });
+      }
+    }
+  });
+
+  test("pre-fix kernels: a plausible bogus key is held back, fails, comes again and ends the walk", () => {
+    const k = new FakeKernel(keys(3));
+    k.bogusEnd = [555, 3];
+    expect(walk(k)).toEqual([100, 101, 102]);
+    // 4 to name 100…bogus, 1 for the bogus key's ENOENT, 1 asking 102 again (the same key).
+    expect(k.getNextKeyCalls).toBe(6);
+    expect(k.lookups.map(([id]) => id)).toEqual([555]);
+  });
+
+  test("a walk that never advances fails (bounded) instead of hanging", () => {
+    const k = new FakeKernel(keys(2));
+    k.mapGetNextKey = ((orig) => (fd: number, _key: NativePointer | null, next: NativePointer) => orig(fd, null, next))(k.mapGetNextKey);
+    expect(() => walk(k)).toThrow(UnboundedScanError);
+  });
+
+  test("8-byte keys; reset() walks again; history grows under churn", () => {
+    const k8 = new FakeKernel(keys(3, 0), 8);
+    const c = new ScanCursor(source(8), 0, k8, true);
+    for (let pass = 0; pass < 2; pass++) {
+      const out: [number, number | undefined][] = [];
+      boundedSteps(c, () => out.push([c.cgroupId, c.attachType]));
+      expect(out).toEqual([[100, undefined], [101, undefined], [102, undefined]]);
+      c.reset();
+    }
+    const k = new FakeKernel(keys(1000));
+    const seen = walk(k, (id) => { if (id === 800) k.remove(798, 799, 800, 801); });
+    expect(seen.length).toBe(999);
+    expect(new Set(seen).size).toBe(999);
+    expect(seen.includes(801)).toBe(false);
+  });
+});

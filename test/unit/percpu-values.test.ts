@@ -1,5 +1,8 @@
 import { describe, expect, test } from "../helpers/harness.ts";
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
 import { PerCpuValues, perCpuStride } from "../../src/index.ts";
+import { SUM_WASM_BASE64 } from "../../src/maps/wasm-sum.ts";
 
 /** Writes a u64 into CPU `cpu`'s slot at `offset`, as the kernel would. */
 function put(v: PerCpuValues, cpu: number, offset: number, n: bigint) {
@@ -79,4 +82,52 @@ test("sum is right for odd and even CPU counts (two CPUs per step, plus the last
     expect(v.sumU64(8)).toBe(n * 0x1_0000_0001);
     expect(v.sumU64(0)).toBe(0);
   }
+});
+
+describe("PerCpuValues in WebAssembly memory (what lookups return)", () => {
+  test("sums by WebAssembly equal the JavaScript sums, across 2^32 and up to 2^53 - 1, at any CPU count", () => {
+    for (const cpus of [1, 2, 3, 4, 5, 7, 8, 256]) {
+      const w = PerCpuValues.inWasmMemory(24, cpus), js = new PerCpuValues(24, cpus);
+      expect(w.wasm).toBe(true);
+      expect(js.wasm).toBe(false);
+      expect(w.bytes.byteLength).toBe(24 * cpus);
+      for (let c = 0; c < cpus; c++) {
+        for (const [off, n] of [[0, 0xffff_ffffn + BigInt(c)], [8, BigInt(c * 977)], [16, 0x1_0000_0000n * BigInt(c + 1)]] as const) {
+          w.view.setBigUint64(c * w.stride + off, n, true);
+          js.view.setBigUint64(c * js.stride + off, n, true);
+        }
+      }
+      const a = w.sumU64Fields(new Float64Array(3)), b = js.sumU64Fields(new Float64Array(3));
+      expect({ cpus, sums: [...a] }).toEqual({ cpus, sums: [...b] });
+      expect(w.sumU64(16)).toBe(Number(w.sumU64BigInt(16)));
+    }
+    const near = PerCpuValues.inWasmMemory(8, 2);
+    near.view.setBigUint64(0, 2n ** 52n, true);
+    near.view.setBigUint64(8, 2n ** 52n - 1n, true);
+    expect(near.sumU64(0)).toBe(2 ** 53 - 1);
+  });
+
+  test("each value has its own zeroed window of the shared memory; clone() owns an exact buffer", () => {
+    const a = PerCpuValues.inWasmMemory(64, 256), b = PerCpuValues.inWasmMemory(64, 256);
+    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(a.bytes.every((x) => x === 0)).toBe(true);
+    const [lo, hi] = a.buffer === b.buffer && a.byteOffset < b.byteOffset ? [a, b] : [b, a];
+    if (a.buffer === b.buffer) expect(lo.byteOffset + lo.bytes.byteLength).toBeLessThanOrEqual(hi.byteOffset);
+    a.bytes.fill(1);
+    expect(b.bytes.every((x) => x === 0)).toBe(true);
+    expect(a.cpu(1).byteOffset).toBe(a.byteOffset + 64);
+    const c = a.clone();
+    expect([c.wasm, c.byteOffset, c.buffer.byteLength]).toEqual([false, 0, 64 * 256]);
+    expect(c.bytes).toEqual(a.bytes);
+  });
+
+  test("the checked-in bytes are src/maps/sum.wat assembled (when wat2wasm is installed)", () => {
+    const wat2wasm = spawnSync("wat2wasm", ["--enable-threads", resolve(import.meta.dirname, "../../src/maps/sum.wat"), "--output=-"]);
+    if (wat2wasm.error) {
+      console.warn("wat2wasm not installed (apt-get install wabt): sum.wat not compared");
+      return;
+    }
+    expect(wat2wasm.status).toBe(0);
+    expect(Buffer.from(wat2wasm.stdout).toString("base64")).toBe(SUM_WASM_BASE64);
+  });
 });
