@@ -23,6 +23,8 @@ command -v promtool >/dev/null || need+=(prometheus)
 # as a service), scraping serve over TLS with a certificate openssl makes.
 command -v prometheus >/dev/null || [[ " ${need[*]} " == *" prometheus "* ]] || need+=(prometheus)
 command -v openssl >/dev/null || need+=(openssl)
+# wat2wasm: a test checks that the checked-in WebAssembly bytes are src/maps/sum.wat's.
+command -v wat2wasm >/dev/null || need+=(wabt)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 [ -f /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 # The kernel matrix (test/kernels/) boots Debian kernels in qemu with a busybox initramfs. Only
