@@ -73,15 +73,25 @@ describe.skipIf(!bpf.ok)(`scans over ${N} cgroups`, () => {
     const { mapGetNextKey, mapLookupElem } = libbpf;
     libbpf.mapGetNextKey = (...a) => (counts.next++, mapGetNextKey(...a));
     libbpf.mapLookupElem = (...a) => (counts.lookup++, mapLookupElem(...a));
+    // Kernels before the end-of-list fix (5.10, 6.1 before 6.1.175) answer the last key's
+    // get_next_key with a bogus key (cgroup id 0) instead of ENOENT: the walk ends on it with no
+    // lookup, where a fixed kernel's ENOENT costs one (is the last key still there?).
+    const keys = [...map.keys()];
+    const last = new Uint32Array(new ArrayBuffer(16)), after = new Uint32Array(new ArrayBuffer(16));
+    last[0] = keys.at(-1)!.cgroupId >>> 0;
+    last[1] = Math.floor(keys.at(-1)!.cgroupId / 2 ** 32);
+    last[2] = keys.at(-1)!.attachType ?? 0;
+    const endLookups = mapGetNextKey(map.fd, libbpf.pointer(last), libbpf.pointer(after)) === 0 ? 0 : 1;
+    counts.next = counts.lookup = 0;
     try {
       expect(boundedKeys(map.keys())).toHaveLength(N);
-      expect(counts).toEqual({ next: N + 1, lookup: 1 });
+      expect(counts).toEqual({ next: N + 1, lookup: endLookups });
       counts.next = counts.lookup = 0;
       expect(boundedKeys(map.entries())).toHaveLength(N);
-      expect(counts).toEqual({ next: N + 1, lookup: N + 1 });
+      expect(counts).toEqual({ next: N + 1, lookup: N + endLookups });
       counts.next = counts.lookup = 0;
       boundedForEach(map, () => {});
-      expect(counts).toEqual({ next: N + 1, lookup: N + 1 });
+      expect(counts).toEqual({ next: N + 1, lookup: N + endLookups });
     } finally {
       libbpf.mapGetNextKey = mapGetNextKey;
       libbpf.mapLookupElem = mapLookupElem;
