@@ -9,7 +9,10 @@ import { bpf } from "../helpers/env.ts";
 import { gcsDuring } from "../fixtures/gc-count.ts";
 import { kernelAtLeast } from "../helpers/kernel.ts";
 
-describe.skipIf(!bpf.ok)("zero allocation in the hot path", () => {
+// A property of the engines, not of the kernel: proven on the host, skipped in the kernel
+// matrix's emulated guests (where 1M-iteration loops cost minutes).
+const inGuest = process.env.CGSTORE_GUEST === "1";
+describe.skipIf(!bpf.ok || inGuest)(`zero allocation in the hot path${inGuest ? " [skipped in a matrix guest: an engine property, proven on the host]" : ""}`, () => {
   // [test, probe mode, iterations, allocates?]: the hot paths must not collect; the controls,
   // which clone every result, must, or the method could not tell.
   const cases: [string, string, number, boolean][] = [
