@@ -24,8 +24,13 @@ export function bareBin(dir: string, extra: Record<string, string> = {}): string
 
 /** The environment for a process that gets only `bin` on its PATH. */
 export function bareEnv(bin: string): Record<string, string> {
-  const env: Record<string, string> = { PATH: bin, HOME: process.env.HOME ?? "/root" };
-  for (const k of ["LIBBPF_PATH", "DENO_DIR", "XDG_CACHE_HOME"]) if (process.env[k]) env[k] = process.env[k]!;
+  // Deno trusts the system's CA store (a proxy's CA installed there, as on a user's machine
+  // behind one) only when told; proxy settings pass through as a user's shell would have them.
+  const env: Record<string, string> = { PATH: bin, HOME: process.env.HOME ?? "/root", DENO_TLS_CA_STORE: "system,mozilla" };
+  for (const k of [
+    "LIBBPF_PATH", "DENO_DIR", "XDG_CACHE_HOME", "DENO_CERT", "DENO_TLS_CA_STORE",
+    "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
+  ]) if (process.env[k]) env[k] = process.env[k]!;
   return env;
 }
 
@@ -47,14 +52,20 @@ export function serveUrl(proc: ChildProcess): Promise<string> {
  * /metrics once and kills it: the response's status and body.
  */
 export async function scrapeOnce(argv: string[], options: SpawnOptions, traffic: () => void): Promise<{ status: number; body: string }> {
-  const proc = spawn(argv[0]!, argv.slice(1), { ...options, stdio: ["ignore", "pipe", "pipe"] });
+  // Its own process group: `bunx cgstore` runs serve as a child, which a kill of bunx alone
+  // would orphan (still listening, still attached).
+  const proc = spawn(argv[0]!, argv.slice(1), { ...options, stdio: ["ignore", "pipe", "pipe"], detached: true });
   try {
     const url = await serveUrl(proc);
     traffic();
     const res = await fetch(`${url}/metrics`);
     return { status: res.status, body: await res.text() };
   } finally {
-    proc.kill("SIGKILL");
+    try {
+      process.kill(-proc.pid!, "SIGKILL");
+    } catch {
+      proc.kill("SIGKILL"); // already gone, or no group
+    }
   }
 }
 
