@@ -12,7 +12,7 @@
  * slot is written by exactly one poller. Readers in any thread use `ResultsTable.read`.
  */
 import { BpfError, BpfRuleError, closedError, deserializeError, type SerializedError } from "../errors.ts";
-import { EncodedKey, encodeKey, type MapKey } from "../maps/key.ts";
+import { EncodedKey, KeyBuffer, type KeySize, type MapKey } from "../maps/key.ts";
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
 import { isLegacyStorageMap, type AnyStorageMap, type LegacyStorageMap } from "../maps/open.ts";
 import type { Field } from "../maps/field.ts";
@@ -80,19 +80,13 @@ const REUSE_AFTER_POLLS = 2;
 const keyOf = (id: number, at: number | undefined) => `${id}/${at ?? "-"}`;
 
 /** A key in any of the map key forms, as the collector's id and attach type (checked). */
-function keyParts(map: LegacyStorageMap, op: "collect", key: MapKey): { cgroupId: number; attachType: number | undefined } {
-  const words = new Uint32Array(4);
-  if (key instanceof EncodedKey) {
-    if (key.keySize !== map.keySize) {
-      throw new BpfRuleError(op, `key ${key.describe()} was encoded for ${key.keySize}-byte keys; this map has ${map.keySize}-byte keys`);
-    }
-    return { cgroupId: key.cgroupId, attachType: key.attachType };
-  }
-  if (typeof key === "object" && key !== null) encodeKey(words, map.keySize, op, key.cgroupId, key.attachType);
-  else encodeKey(words, map.keySize, op, key, undefined);
-  const cgroupId = words[0]! + words[1]! * 4294967296;
-  if (cgroupId > Number.MAX_SAFE_INTEGER) throw new BpfRuleError(op, `cgroup id ${cgroupId} is beyond 2^53; the collector keeps ids as numbers`);
-  return { cgroupId, attachType: map.keySize === 16 ? words[2] : undefined };
+function keyParts(buffer: KeyBuffer, key: MapKey): { cgroupId: number; attachType: number | undefined } {
+  // The maps' own key checks (forms, sizes, ranges); an encoded key keeps its own words.
+  buffer.pointerFor("collect", key);
+  const parts = key instanceof EncodedKey ? key : buffer;
+  const cgroupId = parts.cgroupId;
+  if (cgroupId > Number.MAX_SAFE_INTEGER) throw new BpfRuleError("collect", `cgroup id ${cgroupId} is beyond 2^53; the collector keeps ids as numbers`);
+  return { cgroupId, attachType: parts.attachType };
 }
 
 export class Collector implements AsyncDisposable {
@@ -102,6 +96,8 @@ export class Collector implements AsyncDisposable {
   /** Each field's per-CPU aggregation rule (per-CPU maps: how the row's total was made). */
   readonly rules: readonly AggregateRule[];
   private readonly slotByKey = new Map<string, number>();
+  /** For checking and reading the keys track() and slotOf() are given. */
+  private readonly keyBuffer: KeyBuffer;
   private readonly retiredAt = new Map<number, number>();
   private readonly poller: SlotPoller;
   /** Per slot: the previous poll's values and time, and the rates between the last two. */
@@ -135,6 +131,7 @@ export class Collector implements AsyncDisposable {
 
   private constructor(map: LegacyStorageMap, fields: Field[], capacity: number, locked: boolean, cpus: number) {
     this.map = map;
+    this.keyBuffer = new KeyBuffer(map.keySize as KeySize);
     this.fields = fields.map((f) => f.path);
     this.rules = fields.map((f) => f.rule);
     this.rowValues = fields.length * (1 + cpus);
@@ -253,7 +250,7 @@ export class Collector implements AsyncDisposable {
   track(key: MapKey): number {
     this.requireIdle("track()");
     // The same checks a lookup makes, now rather than in every later poll.
-    const { cgroupId, attachType } = keyParts(this.map, "collect", key);
+    const { cgroupId, attachType } = keyParts(this.keyBuffer, key);
     return this.trackParts(cgroupId, attachType);
   }
 
@@ -413,7 +410,7 @@ export class Collector implements AsyncDisposable {
 
   /** The slot of a tracked key (any map key form), or undefined if it is not tracked. */
   slotOf(key: MapKey): number | undefined {
-    const { cgroupId, attachType } = keyParts(this.map, "collect", key);
+    const { cgroupId, attachType } = keyParts(this.keyBuffer, key);
     return this.slotByKey.get(keyOf(cgroupId, attachType));
   }
 
