@@ -70,9 +70,12 @@ export interface MapConfig {
   /**
    * `own` (default): attach where processes live and export what each cgroup's own processes
    * did, so the series add up. `subtree`: attach to every cgroup and export each one's subtree
-   * total, labelled `scope="subtree"` and `depth`.
+   * total, labelled `scope="subtree"` and `depth`. A cgrp_storage map has only `own`: its
+   * programs are attached once, at the subtree's root, and each value is its cgroup's own.
    */
   series: "own" | "subtree";
+  /** Where `series` was given (file:line:column), when it was. */
+  seriesAt?: string;
   /** Scalar fields to export; default every unsigned integer field that is not an array. */
   fields?: FieldMetric[];
   histograms: HistogramMetric[];
@@ -193,6 +196,7 @@ function mapConfig(n: YamlNode): MapConfig {
     programs: k.get("programs")?.items().map((p) => p.string()),
     cgroup: k.get("cgroup")?.string(),
     series,
+    seriesAt: k.get("series")?.at,
     fields: k.has("fields") ? unique(k.get("fields")!.items().map(fieldMetric), k.get("fields")) : undefined,
     histograms: unique(k.get("histograms")?.items().map(histogram) ?? [], k.get("histograms")),
     cgroupLabels: k.get("cgroup_labels")?.boolean() ?? true,

@@ -38,6 +38,10 @@ function bucketBounds(kind: "exp2" | "linear", min: number, multiplier: number, 
 
 /** Opens the map's fields against its layout: the fields to collect and the plan over them. */
 function planFor(cfg: MapConfig, prefix: string, map: AnyStorageMap): { fields: string[] | undefined; plan?: FamilyPlan } {
+  if (cfg.series === "subtree" && map.info.typeName === "cgrp_storage") {
+    throw new ConfigError(`${cfg.seriesAt ?? cfg.at}: map "${map.info.name}" is a cgrp_storage map: each value is its own cgroup's (its programs are attached once, at the subtree's root), so there are no subtree totals`,
+      CONFIG_HELP);
+  }
   if (cfg.fields === undefined && cfg.histograms.length === 0) return { fields: undefined };
   const perCpu = map.info.typeName.startsWith("percpu");
   const fields: string[] = [];
@@ -113,7 +117,8 @@ class ExportedMap {
     for (const s of plan.scalars) if (s.type === "counter") counters[s.column] = true;
     for (const h of plan.histograms) for (const c of [...h.columns, h.sumColumn ?? -1]) if (c >= 0) counters[c] = true;
     // Only attached subtrees can double count; a pinned map's keys are exported as they are.
-    this.own = source.dir !== undefined && source.policy === "own" ? new OwnSeries(counters) : undefined;
+    // A cgrp_storage map's values are each cgroup's own already.
+    this.own = source.dir !== undefined && source.policy === "own" && !source.perCgroup ? new OwnSeries(counters) : undefined;
   }
 
   /** The labels a cgroup path implies (cached: paths repeat every scrape). */
@@ -135,7 +140,7 @@ class ExportedMap {
   families(pathOf: (id: number) => string | null): MetricFamily[] {
     const c = this.source.collector;
     const mapName = this.cfg.name ?? c.map.info.name;
-    const subtree = this.source.dir !== undefined && this.source.policy === "subtree";
+    const subtree = this.source.dir !== undefined && this.source.policy === "subtree" && !this.source.perCgroup;
     const rows: (Row & { key: string; parent: string | undefined })[] = c.slots().map((slot) => {
       const values = new Float64Array(c.fields.length);
       c.read(slot, values);
@@ -173,7 +178,7 @@ export class Exporter {
         const source = await Source.open({
           cgroup: cfg.cgroup,
           map: cfg.pin,
-          object: cfg.object === undefined ? undefined : resolve(base, cfg.object),
+          object: cfg.object === undefined || cfg.object.startsWith("bundled:") ? cfg.object : resolve(base, cfg.object),
           mapName: cfg.map,
           programs: cfg.programs,
           policy: cfg.series,

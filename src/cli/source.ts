@@ -8,7 +8,8 @@ import {
 import { isCgroupAttachType } from "../constants.ts";
 import { errorKind } from "../errors.ts";
 import {
-  BpfObject, bundledObjectBytes, Collector, cgroupPath, openMap, type AnyStorageMap, type CgroupAttachment,
+  BpfObject, BUNDLED_OBJECTS, bundledObjectBytes, CgrpStorageMap, Collector, cgroupPath, openMap, type AnyStorageMap,
+  type BundledObjectName, type CgroupAttachment,
 } from "../index.ts";
 import { UsageError } from "./errors.ts";
 import { applyLayoutChoice, LAYOUT_OPTIONS, layoutChoice, type LayoutChoice } from "./layout-options.ts";
@@ -85,6 +86,16 @@ export function sourceFrom(
   };
 }
 
+/** An object file, or `bundled:<name>` for one shipped with cgstore. */
+async function openObject(spec: string): Promise<BpfObject> {
+  if (!spec.startsWith("bundled:")) return BpfObject.open(spec);
+  const name = spec.slice("bundled:".length);
+  if (!(BUNDLED_OBJECTS as readonly string[]).includes(name)) {
+    throw new UsageError(`object ${spec}: cgstore ships ${BUNDLED_OBJECTS.map((o) => `bundled:${o}`).join(", ")}`, "");
+  }
+  return BpfObject.open(await bundledObjectBytes(name as BundledObjectName), name);
+}
+
 /** What `Source.open` serves. */
 export interface SourceOptions {
   /** The subtree to attach the programs to (with `object`, or the bundled counter). */
@@ -92,12 +103,19 @@ export interface SourceOptions {
   /** A pinned map to export as it is. */
   map?: string;
   workers?: number;
-  /** With `cgroup`: the object to load (default the bundled counter) and its map's name. */
+  /**
+   * With `cgroup`: the object to load (default the bundled counter) and its map's name.
+   * `bundled:<name>` names one of the objects shipped with cgstore (`BUNDLED_OBJECTS`).
+   */
   object?: string;
   mapName?: string;
   /** Programs to attach (default: every program of the object with a cgroup attach type). */
   programs?: string[];
-  /** Where to attach. Default `subtree` (what `top` shows); `serve` passes its config's. */
+  /**
+   * Where to attach. Default `subtree` (what `top` shows); `serve` passes its config's. A
+   * cgrp_storage map's programs are attached once, at the subtree's root: its values belong to
+   * each socket's own cgroup, so every cgroup's series is its own traffic whatever the policy.
+   */
   policy?: AttachPolicy;
   /** Called with the open map before the collector is made (declare rules); returns the fields to collect. */
   prepare?: (map: AnyStorageMap) => string[] | undefined;
@@ -115,6 +133,8 @@ export class Source {
   /** The subtree, for --cgroup. */
   readonly dir: string | undefined;
   readonly policy: AttachPolicy;
+  /** A cgrp_storage map: one value per cgroup, its own (no attach type, nothing counted twice). */
+  readonly perCgroup: boolean;
   private readonly obj: BpfObject | undefined;
   private readonly programs: string[];
   private readonly attached = new Map<number, CgroupAttachment[]>();
@@ -130,15 +150,14 @@ export class Source {
     this.dir = dir;
     this.programs = programs;
     this.policy = policy;
+    this.perCgroup = map instanceof CgrpStorageMap;
   }
 
   static async open(opts: SourceOptions): Promise<Source> {
     const dir = opts.cgroup === undefined ? undefined : cgroupPath(opts.cgroup);
     let obj: BpfObject | undefined, map: AnyStorageMap | undefined, s: Source | undefined;
     try {
-      obj = dir === undefined ? undefined
-        : (opts.object !== undefined ? BpfObject.open(opts.object)
-          : BpfObject.open(await bundledObjectBytes("counter.bpf.o"), "counter.bpf.o")).load();
+      obj = dir === undefined ? undefined : (await openObject(opts.object ?? "bundled:counter.bpf.o")).load();
       const mapName = opts.mapName ?? "pcpu_stats";
       // --map only reads: read-only, so a pin this user can read (0644) suffices. (A loaded
       // object's map falls back to the object's own BTF by itself.)
@@ -147,7 +166,10 @@ export class Source {
       const programs = obj === undefined ? [] : opts.programs ?? obj.programNames.filter((p) => isCgroupAttachType(obj!.program(p).expectedAttachType));
       if (obj && programs.length === 0) throw new UsageError(`${obj.path} has no cgroup programs to attach`, "");
       const fields = opts.prepare?.(map);
-      const collector = await Collector.create(map, { workers: opts.workers ?? 0, capacity: opts.capacity ?? 65536, fields });
+      // A cgrp_storage map is polled by one iterator run (of the served subtree) in this thread.
+      const collector = map instanceof CgrpStorageMap
+        ? await Collector.create(map, { capacity: opts.capacity ?? 65536, fields, root: dir })
+        : await Collector.create(map, { workers: opts.workers ?? 0, capacity: opts.capacity ?? 65536, fields });
       s = new Source(map, collector, obj, dir, programs, opts.policy ?? "subtree");
       s.refresh();
       return s;
@@ -184,7 +206,14 @@ export class Source {
    */
   refresh(): void {
     const failures: unknown[] = [];
-    if (this.obj && this.dir !== undefined) {
+    if (this.obj && this.dir !== undefined && this.perCgroup) {
+      // Once, at the root: the programs run for every socket below it.
+      if (this.attached.size === 0) {
+        const list: CgroupAttachment[] = [];
+        this.attached.set(0, list);
+        for (const p of this.programs) list.push(this.obj.program(p).attachCgroup(this.dir));
+      }
+    } else if (this.obj && this.dir !== undefined) {
       const top = toBytePath(this.dir);
       const seen = new Set<number>();
       this.attachedParent.clear();

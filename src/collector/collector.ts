@@ -12,13 +12,18 @@
  * slot is written by exactly one poller. Readers in any thread use `ResultsTable.read`.
  */
 import { BpfError, BpfRuleError, closedError, deserializeError, type SerializedError } from "../errors.ts";
-import { EncodedKey, KeyBuffer, type KeySize, type MapKey } from "../maps/key.ts";
+import type { MapKey } from "../maps/key.ts";
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
-import { isLegacyStorageMap, type AnyStorageMap, type LegacyStorageMap } from "../maps/open.ts";
+import { CgrpStorageMap, type CgrpScanOptions } from "../maps/cgrp-storage.ts";
+import type { CgroupKey } from "../maps/cgrp-key.ts";
+import type { ScanMethod } from "../maps/cgrp-scan.ts";
+import type { AnyStorageMap } from "../maps/open.ts";
 import type { Field } from "../maps/field.ts";
 import type { AggregateRule } from "../btf/schema.ts";
 import { ResultsTable, SlotState } from "./results.ts";
 import { SlotPoller } from "./poller.ts";
+import { CgrpPoller } from "./cgrp-poller.ts";
+import { CollectorKeys } from "./collector-keys.ts";
 import { Command, Dispatch } from "./dispatch.ts";
 import type { WorkerInit } from "./worker.ts";
 
@@ -38,8 +43,16 @@ export interface CollectorOptions {
    * bench/RESULTS.md); 0 always uses the Workers.
    */
   inlineBelow?: number;
-  /** Shared maps: read under the value's spin lock. Default: when the value has one. */
+  /**
+   * Shared maps: read under the value's spin lock. Default: when the value has one — except on
+   * a cgrp_storage map, whose poll is one iterator run that copies values without their lock
+   * (`locked: true` there looks each cgroup up under the lock instead: one syscall per cgroup).
+   */
   locked?: boolean;
+  /** cgrp_storage maps: poll only this cgroup and its descendants (default: the whole hierarchy). */
+  root?: CgroupKey;
+  /** cgrp_storage maps: how a poll scans (`"auto"`: the bundled iterator, else the tree walk). */
+  method?: ScanMethod;
   /**
    * Per-CPU maps: also keep every CPU's values. A row then holds the per-field totals first,
    * then CPU 0's fields, CPU 1's, … (`fields.length × (1 + cpus)` values; see `rowValues`).
@@ -51,6 +64,11 @@ export interface PollResult {
   /** This poll's number (1, 2, …), also stored in each row it wrote. */
   poll: number;
   looked: number;
+  /**
+   * cgrp_storage maps: cgroups this poll found with a value and started tracking (its scan sees
+   * every cgroup, so new ones need no `refresh()`); 0 for the other maps.
+   */
+  added: number;
   /** Keys found gone (their slots are now retired). */
   retired: number;
   ms: number;
@@ -79,16 +97,6 @@ const REUSE_AFTER_POLLS = 2;
 
 const keyOf = (id: number, at: number | undefined) => `${id}/${at ?? "-"}`;
 
-/** A key in any of the map key forms, as the collector's id and attach type (checked). */
-function keyParts(buffer: KeyBuffer, key: MapKey): { cgroupId: number; attachType: number | undefined } {
-  // The maps' own key checks (forms, sizes, ranges); an encoded key keeps its own words.
-  buffer.pointerFor("collect", key);
-  const parts = key instanceof EncodedKey ? key : buffer;
-  const cgroupId = parts.cgroupId;
-  if (cgroupId > Number.MAX_SAFE_INTEGER) throw new BpfRuleError("collect", `cgroup id ${cgroupId} is beyond 2^53; the collector keeps ids as numbers`);
-  return { cgroupId, attachType: parts.attachType };
-}
-
 export class Collector implements AsyncDisposable {
   readonly table: ResultsTable;
   /** The collected fields' layout paths, in row order. */
@@ -96,10 +104,10 @@ export class Collector implements AsyncDisposable {
   /** Each field's per-CPU aggregation rule (per-CPU maps: how the row's total was made). */
   readonly rules: readonly AggregateRule[];
   private readonly slotByKey = new Map<string, number>();
-  /** For checking and reading the keys track() and slotOf() are given. */
-  private readonly keyBuffer: KeyBuffer;
+  /** Checks and reads the keys track() and slotOf() are given. */
+  private readonly keys: CollectorKeys;
   private readonly retiredAt = new Map<number, number>();
-  private readonly poller: SlotPoller;
+  private readonly poller: SlotPoller | CgrpPoller;
   /** Per slot: the previous poll's values and time, and the rates between the last two. */
   private readonly prevValues: Float64Array;
   private readonly prevTime: Float64Array;
@@ -127,16 +135,18 @@ export class Collector implements AsyncDisposable {
   readonly rowValues: number;
 
   /** The map polled (kept open by the caller). */
-  readonly map: LegacyStorageMap;
+  readonly map: AnyStorageMap;
 
-  private constructor(map: LegacyStorageMap, fields: Field[], capacity: number, locked: boolean, cpus: number) {
+  private constructor(map: AnyStorageMap, fields: Field[], capacity: number, locked: boolean, cpus: number, scan: CgrpScanOptions) {
     this.map = map;
-    this.keyBuffer = new KeyBuffer(map.keySize as KeySize);
+    this.keys = new CollectorKeys(map);
     this.fields = fields.map((f) => f.path);
     this.rules = fields.map((f) => f.rule);
     this.rowValues = fields.length * (1 + cpus);
     this.table = new ResultsTable({ capacity, fields: this.rowValues });
-    this.poller = new SlotPoller(map, this.table, { fields, locked, cpus });
+    this.poller = map instanceof CgrpStorageMap
+      ? new CgrpPoller(map, this.table, { fields, locked, scan, adopt: (id) => this.adopt(id) })
+      : new SlotPoller(map, this.table, { fields, locked, cpus });
     this.prevValues = new Float64Array(capacity * fields.length);
     this.prevTime = new Float64Array(capacity).fill(NaN);
     this.rateValues = new Float64Array(capacity * fields.length).fill(NaN);
@@ -145,12 +155,20 @@ export class Collector implements AsyncDisposable {
     this.live = new Int32Array(new SharedArrayBuffer(4 * capacity));
   }
 
-  /** A collector over `map` (kept open by the caller). Starts its Workers, if any. */
+  /**
+   * A collector over `map` (kept open by the caller). Starts its Workers, if any. A cgrp_storage
+   * map is polled in the calling thread by one scan per poll (`root`, `method`), never in Workers.
+   */
   static async create(map: AnyStorageMap, options: CollectorOptions = {}): Promise<Collector> {
     if (!map.open) throw closedError("collect", `map "${map.info.name}"`);
-    if (!isLegacyStorageMap(map)) {
-      throw new BpfRuleError("collect", `map "${map.info.name}" is a cgrp_storage map, which the Collector does not poll yet`,
-        "scan it with map.forEach(…) (one iterator run per scan)");
+    const cgrp = map instanceof CgrpStorageMap;
+    if (cgrp && (options.workers ?? 0) > 0) {
+      throw new BpfRuleError("collect", `workers: map "${map.info.name}" is a cgrp_storage map, polled by one iterator run in the calling thread; Workers cannot share that run`,
+        "create its Collector with workers: 0");
+    }
+    if (!cgrp && (options.root !== undefined || options.method !== undefined)) {
+      throw new BpfRuleError("collect", `root and method choose how a cgrp_storage map is scanned; map "${map.info.name}" is a ${map.info.typeName} map`,
+        "leave them out: this map's keys are polled by lookup");
     }
     const layout = map.layout;
     if (!layout) {
@@ -168,12 +186,24 @@ export class Collector implements AsyncDisposable {
       }
       return f;
     });
-    const locked = options.locked ?? (!(map instanceof PerCpuCgroupStorageMap) && layout.hasSpinLock);
+    const locked = options.locked ?? (!cgrp && !(map instanceof PerCpuCgroupStorageMap) && layout.hasSpinLock);
+    if (locked && !layout.hasSpinLock) {
+      throw new BpfRuleError("collect", `locked: map "${map.info.name}"'s value has no bpf_spin_lock to read it under`, "leave locked out");
+    }
     if (options.perCpu && !(map instanceof PerCpuCgroupStorageMap)) {
       throw new BpfRuleError("collect", `perCpu: map "${map.info.name}" is a shared map; it has one value per key`);
     }
     const cpus = options.perCpu && map instanceof PerCpuCgroupStorageMap ? map.cpus : 0;
-    const c = new Collector(map, fields, options.capacity ?? 4096, locked, cpus);
+    const scan: CgrpScanOptions = cgrp ? { root: options.root, method: options.method } : {};
+    if (cgrp) {
+      // Checked now, not at the first poll.
+      const m = options.method;
+      if (m !== undefined && m !== "auto" && m !== "iterator" && m !== "walk") {
+        throw new BpfRuleError("collect", `method must be "auto", "iterator" or "walk"; got ${String(m)}`);
+      }
+      if (options.root !== undefined) map.cgroupIdOf("collect", options.root);
+    }
+    const c = new Collector(map, fields, options.capacity ?? 4096, locked, cpus, scan);
     const n = options.workers ?? 0;
     c.inlineBelow = options.inlineBelow ?? INLINE_BELOW;
     const dispatch = c.dispatch = n > 0 ? new Dispatch({ workers: n, capacity: c.table.capacity }) : null;
@@ -247,11 +277,17 @@ export class Collector implements AsyncDisposable {
    * Starts collecting one key (no scan needed); returns its slot. `key` takes the map key forms:
    * a cgroup id (8-byte keys), `{ cgroupId, attachType }` or `map.key(…)`.
    */
-  track(key: MapKey): number {
+  track(key: MapKey | CgroupKey): number {
     this.requireIdle("track()");
     // The same checks a lookup makes, now rather than in every later poll.
-    const { cgroupId, attachType } = keyParts(this.keyBuffer, key);
+    const { cgroupId, attachType } = this.keys.parts("collect", key);
     return this.trackParts(cgroupId, attachType);
+  }
+
+  /** A cgroup a cgrp_storage poll found: tracked now (-1 when every slot is taken). */
+  private adopt(cgroupId: number): number {
+    for (let s = this.nextFree; s < this.table.capacity; s++) if (this.table.state(s) === SlotState.FREE) return this.trackParts(cgroupId, undefined);
+    return -1;
   }
 
   private trackParts(cgroupId: number, attachType: number | undefined): number {
@@ -290,14 +326,16 @@ export class Collector implements AsyncDisposable {
     }
     const seen = new Set<string>();
     let added = 0;
-    for (const k of this.map.keys()) {
-      const key = keyOf(k.cgroupId, k.attachType);
+    const found = (cgroupId: number, attachType: number | undefined) => {
+      const key = keyOf(cgroupId, attachType);
       seen.add(key);
       if (!this.slotByKey.has(key)) {
-        this.trackParts(k.cgroupId, k.attachType);
+        this.trackParts(cgroupId, attachType);
         added++;
       }
-    }
+    };
+    if (this.poller instanceof CgrpPoller) this.poller.scanKeys(found);
+    else if (!(this.map instanceof CgrpStorageMap)) for (const k of this.map.keys()) found(k.cgroupId, k.attachType);
     let retired = 0;
     for (const [key, slot] of this.slotByKey) {
       if (!seen.has(key)) {
@@ -323,10 +361,15 @@ export class Collector implements AsyncDisposable {
     this.requireIdle("poll()");
     const t0 = performance.now();
     const poll = ++this.polls;
-    let looked = 0, retired = 0;
+    let looked = 0, retired = 0, added = 0;
     const d = this.dispatch;
     if (this.liveDirty) this.listLive();
-    if (d === null || this.liveCount < this.inlineBelow) {
+    if (this.poller instanceof CgrpPoller) {
+      looked = this.poller.poll(poll, this.live, this.liveCount, this.missing);
+      added = this.poller.added;
+      this.updateRates(performance.now());
+      retired = this.retireMissing(this.missing, 0, this.poller.missingCount);
+    } else if (d === null || this.liveCount < this.inlineBelow) {
       looked = this.poller.poll(poll, this.live, 0, this.liveCount, this.missing);
       this.updateRates(performance.now());
       retired = this.retireMissing(this.missing, 0, this.poller.missingCount);
@@ -352,7 +395,7 @@ export class Collector implements AsyncDisposable {
         retired += this.retireMissing(d.missing, i * d.perWorker, d.missingCount(i));
       }
     }
-    return { poll, looked, retired, ms: performance.now() - t0 };
+    return { poll, looked, retired, added, ms: performance.now() - t0 };
   }
 
   /** Lists the live slots in ascending order (Worker i of n polls the i-th n-th of the list). */
@@ -362,6 +405,7 @@ export class Collector implements AsyncDisposable {
     this.live.subarray(0, n).sort();
     this.liveCount = n;
     this.liveDirty = false;
+    if (this.poller instanceof CgrpPoller) this.poller.relist(this.live, n);
   }
 
   private retireMissing(missing: Int32Array, from: number, count: number): number {
@@ -409,8 +453,8 @@ export class Collector implements AsyncDisposable {
   }
 
   /** The slot of a tracked key (any map key form), or undefined if it is not tracked. */
-  slotOf(key: MapKey): number | undefined {
-    const { cgroupId, attachType } = keyParts(this.keyBuffer, key);
+  slotOf(key: MapKey | CgroupKey): number | undefined {
+    const { cgroupId, attachType } = this.keys.parts("collect", key);
     return this.slotByKey.get(keyOf(cgroupId, attachType));
   }
 

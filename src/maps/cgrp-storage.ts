@@ -255,13 +255,20 @@ export class CgrpStorageMap<T = DecodedStruct> extends MapHandle<T> {
     if (this.fd < 0) throw this.elemError("collect", -EBADF, "scan");
     let rootId = 0, rootPath: Uint8Array | null = null;
     if (root !== undefined) {
-      if (this.fds.resolve("collect", root) === null) throw this.goneError("collect", root);
-      const fd = this.fds.lastFd;
-      rootId = this.fds.lastId || inodeOfFd(fd);
+      rootId = this.cgroupIdOf("collect", root);
       // The walk reads the directory through the fd: the same cgroup even if its path changed.
-      rootPath = toBytePath(`/proc/self/fd/${fd}`);
+      rootPath = toBytePath(`/proc/self/fd/${this.fds.lastFd}`);
     }
     return this.scanner.scan(method, rootId, rootPath, slots);
+  }
+
+  /**
+   * The id of the cgroup `key` names (opened and cached like a lookup's key); a `BpfError` of
+   * kind "not-found" when there is no such cgroup. @internal
+   */
+  cgroupIdOf(op: BpfOp, key: CgroupKey): number {
+    if (this.fds.resolve(op, key) === null) throw this.goneError(op, key);
+    return this.fds.lastId || inodeOfFd(this.fds.lastFd);
   }
 
   /** Closes the fd, the cached cgroup fds and the iterator. Idempotent. */

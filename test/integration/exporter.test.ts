@@ -9,8 +9,11 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { get } from "node:http";
 import { afterEach, describe, expect, test } from "../helpers/harness.ts";
-import { BpfObject } from "../../src/index.ts";
+import { BpfObject, CgrpStorageMap } from "../../src/index.ts";
 import { bpf, native, spawnCli } from "../helpers/env.ts";
+import { cli } from "../helpers/cli.ts";
+import { bpftoolCgroupShowUnusable, needsKernel, titled } from "../helpers/kernel.ts";
+import { attachedTo, hasBpftool } from "../helpers/bpftool.ts";
 import { cleanup, closeLater, sendUdp, testCgroup, testPinPath, track } from "../helpers/fixture.ts";
 
 /** The bundled counter, loaded; its maps pinned (shared_stats, pcpu_stats). */
@@ -184,5 +187,66 @@ describe.skipIf(!bpf.ok)("serve: each packet counted once", () => {
     expect(body.match(/^# TYPE cgstore_packets_total counter$/gm)).toHaveLength(1);
     expect(sample(body, "cgstore_packets_total", 'map="pcpu_stats"')).toBe(4);
     expect(sample(body, "cgstore_packets_total", 'map="shared_stats"')).toBe(4);
+  }, 20_000);
+});
+
+const noCgrp = !bpf.ok ? "needs BPF" : needsKernel("CGRP_STORAGE");
+
+describe.skipIf(noCgrp !== null)(titled("serve and top: a CGRP_STORAGE map", noCgrp), () => {
+  /** Two cgroups under a test subtree. */
+  function twoCgroups() {
+    const top = testCgroup("cgrp");
+    const a = `${top.path}/a`, b = `${top.path}/b`;
+    mkdirSync(a);
+    mkdirSync(b);
+    const rel = (p: string) => `cgroup="${p.slice(p.indexOf("/cgstore-test-"))}"`;
+    return { top, a, b, rel };
+  }
+
+  test("config file: object bundled:cgrp_counter.bpf.o attached once at the subtree's root, one series per cgroup, its own traffic", async () => {
+    const { top, a, b, rel } = twoCgroups();
+    const config = tempFile("cgrp.yml", `maps:\n  - object: bundled:cgrp_counter.bpf.o\n    map: cgrp_stats\n    cgroup: ${top.path}\n`);
+    const { urls } = await startServe(["--config.file", config, "--web.listen-address", "127.0.0.1:0"]);
+    udp(a, 5);
+    udp(b, 9);
+    const body = await (await fetch(urls[0]!)).text();
+    // Egress and ingress both count into the socket's own cgroup (sender and receiver are in it).
+    expect(sample(body, "cgstore_packets_total", rel(a), 'map="cgrp_stats"')).toBe(10);
+    expect(sample(body, "cgstore_packets_total", rel(b))).toBe(18);
+    expect(sample(body, "cgstore_bytes_total", rel(b))).toBe(18 * (10 + 28));
+    expect(body).not.toMatch(/^cgstore_packets_total\{[^}]*attach_type=/m);
+    expect(sample(body, "cgstore_packets_total", rel(top.path))).toBeUndefined(); // no sockets of its own
+    // Attached once, at the root: the subtree's children have nothing of their own.
+    if (hasBpftool && bpftoolCgroupShowUnusable() === null) {
+      expect(attachedTo(top.path).map((p) => p.name).sort()).toEqual(["cgrp_egress", "cgrp_ingress"]);
+      expect(attachedTo(a)).toEqual([]);
+    }
+
+    const bad = tempFile("cgrp-subtree.yml", `maps:\n  - object: bundled:cgrp_counter.bpf.o\n    map: cgrp_stats\n    cgroup: ${top.path}\n    series: subtree\n`);
+    const r = await runServe(["--config.file", bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split("\n")[0]).toMatch(new RegExp(`^cgstore: ${bad}:5:13: map "cgrp_stats" is a cgrp_storage map: .*no subtree totals`));
+    const unknown = tempFile("cgrp-unknown.yml", `maps:\n  - object: bundled:nope.bpf.o\n    map: x\n    cgroup: ${top.path}\n`);
+    const u = await runServe(["--config.file", unknown]);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toContain("bundled:cgrp_counter.bpf.o");
+  }, 20_000);
+
+  test("--map of a pinned CGRP_STORAGE map: serve exports it and top ranks it", async () => {
+    const { top, a, rel } = twoCgroups();
+    const obj = closeLater(BpfObject.open(native("cgrp_counter.bpf.o")).load());
+    const pin = testPinPath("cgrp");
+    closeLater(CgrpStorageMap.from(obj.map("cgrp_stats"))).pin(pin);
+    track(obj.program("cgrp_egress").attachCgroup(top.path));
+    track(obj.program("cgrp_ingress").attachCgroup(top.path));
+    udp(a, 3);
+    const { urls } = await startServe(["--map", pin, "--web.listen-address", "127.0.0.1:0"]);
+    const body = await (await fetch(urls[0]!)).text();
+    expect(sample(body, "cgstore_packets_total", rel(a), 'map="cgrp_stats"')).toBe(6);
+    const t = cli(["top", "--map", pin, "--iterations", "1", "--interval", "0.1"]);
+    expect(t.code).toBe(0);
+    const row = t.out.split("\n").find((l) => l.includes(a.slice(a.indexOf("/cgstore-test-"))));
+    expect(row).toBeDefined();
+    expect(row!.split(/\s+/)).toContain("6"); // PACKETS (its rate is 0: no traffic during the interval)
   }, 20_000);
 });
