@@ -3,9 +3,9 @@
  * and bad), several maps, and each packet counted once (own-share series) or subtree series.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { get } from "node:http";
 import { afterEach, describe, expect, test } from "../helpers/harness.ts";
@@ -203,9 +203,11 @@ describe.skipIf(noCgrp !== null)(titled("serve and top: a CGRP_STORAGE map", noC
     return { top, a, b, rel };
   }
 
-  test("config file: object bundled:cgrp_counter.bpf.o attached once at the subtree's root, one series per cgroup, its own traffic", async () => {
+  test("examples/cgrp.yml: bundled:cgrp_counter.bpf.o attached once at the subtree's root, one series per cgroup, its own traffic", async () => {
     const { top, a, b, rel } = twoCgroups();
-    const config = tempFile("cgrp.yml", `maps:\n  - object: bundled:cgrp_counter.bpf.o\n    map: cgrp_stats\n    cgroup: ${top.path}\n`);
+    const example = readFileSync(resolve(import.meta.dirname, "../../examples/cgrp.yml"), "utf8");
+    expect(example).toMatch(/^ {4}cgroup: \/ /m);
+    const config = tempFile("cgrp.yml", example.replace(/^ {4}cgroup: \/ /m, `    cgroup: ${top.path} `));
     const { urls } = await startServe(["--config.file", config, "--web.listen-address", "127.0.0.1:0"]);
     udp(a, 5);
     udp(b, 9);
