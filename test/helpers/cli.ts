@@ -1,6 +1,7 @@
 /** Running the `cgstore` command as a test subject: as root, without capabilities, or as nobody. */
 import { spawnSync } from "node:child_process";
 import { CLI, scriptArgv } from "./env.ts";
+import { needsKernel } from "./kernel.ts";
 
 export type As = "root" | "without-caps" | "nobody";
 
@@ -26,3 +27,9 @@ export const hasSetpriv = spawnSync("setpriv", ["--help"]).status === 0;
 export const nobodyCanRun = hasSetpriv && cli(["--help"], { as: "nobody" }).code === 0;
 /** A stack frame line (`    at f (file:1:2)`): cgstore errors are reported without one. */
 export const STACK_FRAME = /^\s+at /m;
+
+/**
+ * ✓ rows `cgstore demo` prints when every count agrees: 6 for the old maps (3 cgroups × egress,
+ * ingress), plus one per cgroup for the CGRP_STORAGE maps where the kernel has them (≥ 6.2).
+ */
+export const DEMO_OK_ROWS = needsKernel("CGRP_STORAGE") === null ? 9 : 6;

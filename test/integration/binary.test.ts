@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "../helpers/harness.ts";
-import { needsKernel } from "../helpers/kernel.ts";
+import { DEMO_OK_ROWS } from "../helpers/cli.ts";
 import { bpf, isDeno } from "../helpers/env.ts";
 import { cleanup, PREFIX, sendUdp, testCgroup } from "../helpers/fixture.ts";
 import { bareBin, bareEnv, sampleFor, scrapeOnce } from "../helpers/bare.ts";
@@ -50,7 +50,7 @@ describe.skipIf(!bpf.ok || isDeno || inGuest)(`the standalone binary, with no Ja
     const r = run(["demo"]);
     expect(r.stderr).toBe("");
     expect(r.stdout).toContain("All counts agree.");
-    expect(r.stdout.match(/✓$/gm)?.length).toBe(needsKernel("CGRP_STORAGE") === null ? 9 : 6);
+    expect(r.stdout.match(/✓$/gm)?.length).toBe(DEMO_OK_ROWS);
     expect(r.status).toBe(0);
   });
 

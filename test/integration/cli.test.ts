@@ -11,7 +11,7 @@ import {
 import { libbpf } from "../../src/ffi/index.ts";
 import { toJson } from "../../src/cli/format.ts";
 import { bpf, native, scriptArgv, spawnCli } from "../helpers/env.ts";
-import { cli, hasSetpriv, nobodyCanRun, STACK_FRAME } from "../helpers/cli.ts";
+import { cli, DEMO_OK_ROWS, hasSetpriv, nobodyCanRun, STACK_FRAME } from "../helpers/cli.ts";
 import { cleanup, closeLater, sendUdp, testCgroup, testPinPath, track, waitFor } from "../helpers/fixture.ts";
 
 
@@ -264,7 +264,7 @@ describe.skipIf(!bpf.ok)("cgstore demo", () => {
     expect(r.out).toMatch(/batch\s+ingress\s+1000 × 1400 B\s+1000\s+1428000/);
     expect(r.out).toContain("All counts agree.");
     // 6 rows of the legacy maps; 3 more (one per cgroup) where the kernel has CGRP_STORAGE.
-    expect(r.out.match(/✓/g)?.length).toBe(needsKernel("CGRP_STORAGE") === null ? 9 : 6);
+    expect(r.out.match(/✓/g)?.length).toBe(DEMO_OK_ROWS);
     if (needsKernel("CGRP_STORAGE") === null) expect(r.out).toMatch(/batch\s+both\s+1000 × 1400 B\s+2000\s+2856000\s+2000\s+2856000\s+✓/);
     else expect(r.out).toContain("BPF_MAP_TYPE_CGRP_STORAGE: not on this kernel");
     expect(demoDirs()).toEqual(before);

@@ -17,6 +17,7 @@ import { BUNDLED_OBJECTS } from "../../src/index.ts";
 import { bpf, isDeno } from "../helpers/env.ts";
 import { cleanup, PREFIX, sendUdp, testCgroup } from "../helpers/fixture.ts";
 import { bareBin, bareEnv, sampleFor, scrapeOnce } from "../helpers/bare.ts";
+import { DEMO_OK_ROWS } from "../helpers/cli.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -104,7 +105,7 @@ describe.skipIf(!bpf.ok || why !== null)(`the packed package, installed, with no
     const r = run([...cgstore, "demo"]);
     expect(r.stderr).toBe("");
     expect(r.stdout).toContain("All counts agree.");
-    expect(r.stdout.match(/✓$/gm)?.length).toBe(6);
+    expect(r.stdout.match(/✓$/gm)?.length).toBe(DEMO_OK_ROWS);
     expect(r.status).toBe(0);
   });
 
