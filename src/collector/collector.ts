@@ -16,7 +16,6 @@ import type { MapKey } from "../maps/key.ts";
 import { PerCpuCgroupStorageMap } from "../maps/percpu-cgroup-storage.ts";
 import { CgrpStorageMap, type CgrpScanOptions } from "../maps/cgrp-storage.ts";
 import type { CgroupKey } from "../maps/cgrp-key.ts";
-import type { ScanMethod } from "../maps/cgrp-scan.ts";
 import type { AnyStorageMap } from "../maps/open.ts";
 import type { Field } from "../maps/field.ts";
 import type { AggregateRule } from "../btf/schema.ts";
@@ -24,62 +23,13 @@ import { ResultsTable, SlotState } from "./results.ts";
 import { SlotPoller } from "./poller.ts";
 import { CgrpPoller } from "./cgrp-poller.ts";
 import { CollectorKeys } from "./collector-keys.ts";
+import { SlotRates } from "./rates.ts";
+import { INLINE_BELOW, type CollectorOptions, type PollResult } from "./options.ts";
 import { Command, Dispatch } from "./dispatch.ts";
 import type { WorkerInit } from "./worker.ts";
 
-export interface CollectorOptions {
-  /**
-   * Layout paths of the unsigned integer fields to collect (per-CPU maps: each combined by its
-   * aggregation rule). Default: every unsigned integer field that is not a bitfield or an array.
-   */
-  fields?: string[];
-  /** Rows in the results table (keys tracked at once). Default 4096. */
-  capacity?: number;
-  /** Workers to poll in: 0 (default) polls in the calling thread. */
-  workers?: number;
-  /**
-   * With Workers: polls of fewer live keys than this run in the calling thread, where they are
-   * faster (waking Workers costs more than it saves). Default `INLINE_BELOW` (measured, see
-   * bench/RESULTS.md); 0 always uses the Workers.
-   */
-  inlineBelow?: number;
-  /**
-   * Shared maps: read under the value's spin lock. Default: when the value has one — except on
-   * a cgrp_storage map, whose poll is one iterator run that copies values without their lock
-   * (`locked: true` there looks each cgroup up under the lock instead: one syscall per cgroup).
-   */
-  locked?: boolean;
-  /** cgrp_storage maps: poll only this cgroup and its descendants (default: the whole hierarchy). */
-  root?: CgroupKey;
-  /** cgrp_storage maps: how a poll scans (`"auto"`: the bundled iterator, else the tree walk). */
-  method?: ScanMethod;
-  /**
-   * Per-CPU maps: also keep every CPU's values. A row then holds the per-field totals first,
-   * then CPU 0's fields, CPU 1's, … (`fields.length × (1 + cpus)` values; see `rowValues`).
-   */
-  perCpu?: boolean;
-}
+export { INLINE_BELOW, type CollectorOptions, type PollResult };
 
-export interface PollResult {
-  /** This poll's number (1, 2, …), also stored in each row it wrote. */
-  poll: number;
-  looked: number;
-  /**
-   * cgrp_storage maps: cgroups this poll found with a value and started tracking (its scan sees
-   * every cgroup, so new ones need no `refresh()`); 0 for the other maps.
-   */
-  added: number;
-  /** Keys found gone (their slots are now retired). */
-  retired: number;
-  ms: number;
-}
-
-/**
- * Default `inlineBelow`: up to 256 keys one thread polled faster than 1 or 2 Workers woken through
- * shared memory, under Bun 1.4.4 and Deno 2.9.6 on 2 cores (`bun bench/inline-threshold.ts`;
- * README, Performance). A wake-up costs ~5–15 µs; a key ~0.4–1 µs.
- */
-export const INLINE_BELOW = 256;
 
 /** A Worker, and what arrives from it outside a poll. */
 interface WorkerLink {
@@ -108,11 +58,7 @@ export class Collector implements AsyncDisposable {
   private readonly keys: CollectorKeys;
   private readonly retiredAt = new Map<number, number>();
   private readonly poller: SlotPoller | CgrpPoller;
-  /** Per slot: the previous poll's values and time, and the rates between the last two. */
-  private readonly prevValues: Float64Array;
-  private readonly prevTime: Float64Array;
-  private readonly rateValues: Float64Array;
-  private readonly scratch: Float64Array;
+  private readonly rateKeeper: SlotRates;
   private readonly workers: WorkerLink[] = [];
   private dispatch: Dispatch | null = null;
   private inlineBelow = INLINE_BELOW;
@@ -147,10 +93,7 @@ export class Collector implements AsyncDisposable {
     this.poller = map instanceof CgrpStorageMap
       ? new CgrpPoller(map, this.table, { fields, locked, scan, adopt: (id) => this.adopt(id) })
       : new SlotPoller(map, this.table, { fields, locked, cpus });
-    this.prevValues = new Float64Array(capacity * fields.length);
-    this.prevTime = new Float64Array(capacity).fill(NaN);
-    this.rateValues = new Float64Array(capacity * fields.length).fill(NaN);
-    this.scratch = new Float64Array(this.rowValues);
+    this.rateKeeper = new SlotRates(this.table, fields.length);
     this.missing = new Int32Array(capacity);
     this.live = new Int32Array(new SharedArrayBuffer(4 * capacity));
   }
@@ -305,8 +248,7 @@ export class Collector implements AsyncDisposable {
     this.nextFree = slot + 1;
     this.table.assign(slot, cgroupId, attachType);
     this.liveDirty = true;
-    this.prevTime[slot] = NaN; // a new key: no rate until it has been polled twice
-    this.rateValues.fill(NaN, slot * this.fields.length, (slot + 1) * this.fields.length);
+    this.rateKeeper.reset(slot);
     this.slotByKey.set(key, slot);
     return slot;
   }
@@ -367,11 +309,11 @@ export class Collector implements AsyncDisposable {
     if (this.poller instanceof CgrpPoller) {
       looked = this.poller.poll(poll, this.live, this.liveCount, this.missing);
       added = this.poller.added;
-      this.updateRates(performance.now());
+      this.rateKeeper.update(this.slotByKey.values(), performance.now());
       retired = this.retireMissing(this.missing, 0, this.poller.missingCount);
     } else if (d === null || this.liveCount < this.inlineBelow) {
       looked = this.poller.poll(poll, this.live, 0, this.liveCount, this.missing);
-      this.updateRates(performance.now());
+      this.rateKeeper.update(this.slotByKey.values(), performance.now());
       retired = this.retireMissing(this.missing, 0, this.poller.missingCount);
     } else {
       if (this.workers.some((l) => l.dead)) {
@@ -389,7 +331,7 @@ export class Collector implements AsyncDisposable {
         this.polling = false;
         this.inflight = null;
       }
-      this.updateRates(performance.now());
+      this.rateKeeper.update(this.slotByKey.values(), performance.now());
       for (let i = 0; i < d.workers; i++) {
         looked += d.looked(i);
         retired += this.retireMissing(d.missing, i * d.perWorker, d.missingCount(i));
@@ -421,30 +363,11 @@ export class Collector implements AsyncDisposable {
   }
 
   /**
-   * Per-second rates of every field between the last two polls of each live slot. A value that
-   * went down is a counter reset (the value was overwritten, e.g. by update()): the rate counts
-   * from zero then. A new key gets rates from its second poll.
+   * Per-second rates of the slot's fields into `out` between its last two polls (NaN until it
+   * has been polled twice; a value that went down counts as a reset, never a negative rate).
    */
-  private updateRates(now: number): void {
-    const n = this.fields.length, cur = this.scratch;
-    for (const slot of this.slotByKey.values()) {
-      this.table.read(slot, cur);
-      const o = slot * n, then = this.prevTime[slot]!;
-      const dt = (now - then) / 1000;
-      for (let i = 0; i < n; i++) {
-        const prev = this.prevValues[o + i]!;
-        this.rateValues[o + i] = Number.isNaN(then) || dt <= 0 ? NaN : (cur[i]! >= prev ? cur[i]! - prev : cur[i]!) / dt;
-        this.prevValues[o + i] = cur[i]!;
-      }
-      this.prevTime[slot] = now;
-    }
-  }
-
-  /** Per-second rates of the slot's fields into `out` (NaN until it has been polled twice). */
   rates(slot: number, out: Float64Array): Float64Array {
-    const n = this.fields.length;
-    for (let i = 0; i < Math.min(n, out.length); i++) out[i] = this.rateValues[slot * n + i]!;
-    return out;
+    return this.rateKeeper.read(slot, out);
   }
 
   /** Polls done so far. */
