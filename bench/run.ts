@@ -104,7 +104,9 @@ function checkTotals(what: string, c: Totals, ts: Totals, expected?: Totals) {
  * same iterator scan (bench/c/cgrp_scan.c) and (b) C's get_next_key + lookup over the old
  * shared map (type 19, one value per entry like CGRP_STORAGE), which holds an entry for each of
  * the same cgroups. Each round runs C iterator, C old map, Bun, Deno; both rows share the
- * TypeScript samples.
+ * TypeScript samples. And for information, C scanning without the cgroup iterator: one
+ * BPF_PROG_RUN of a syscall program walking with the css iterator (bench/c/cgrp_walk.bpf.c,
+ * kernel ≥ 6.7), where it loads.
  */
 function cgrpRows(fx: BenchFixture, n: number, oldScans: number, oldExpected: Totals) {
   if (fx.cgrpPin === null) {
@@ -112,8 +114,21 @@ function cgrpRows(fx: BenchFixture, n: number, oldScans: number, oldExpected: To
     return;
   }
   const args = [fx.cgrpPin, cgrpScansFor(n), fx.parent.id, nativeBuild("cgrp_iter.bpf.o")];
-  const iter: number[] = [], old: number[] = [], bun: number[] = [], deno: number[] = [];
+  const walkArgs = [...args.slice(0, 3), cBuild("cgrp_walk.bpf.o")];
+  let walkMissing: string | undefined;
+  try {
+    side<Scan>("c", "cgrp_scan", [...walkArgs.slice(0, 1), 1, ...walkArgs.slice(2)], { ...process.env, BENCH_COLD: "1" });
+  } catch (e) {
+    walkMissing = String(e).split("\n")[0];
+    notes.push(`The css-iterator walk (kernel ≥ 6.7) did not run at ${n}: ${walkMissing}`);
+  }
+  const iter: number[] = [], old: number[] = [], walk: number[] = [], bun: number[] = [], deno: number[] = [];
   for (let round = 0; round < PAIRS; round++) {
+    if (walkMissing === undefined) {
+      const w = side<Scan>("c", "cgrp_scan", walkArgs);
+      checkTotals(`CGRP_STORAGE css walk ${n}`, w, w, fx.cgrpTotals);
+      walk.push(w.ns_per_entry);
+    }
     const c = side<Scan>("c", "cgrp_scan", args), o = side<Scan>("c", "full_scan", [fx.sharedPin, oldScans]);
     const t = side<Scan>("ts", "cgrp_scan", args), d = side<Scan>("deno", "cgrp_scan", args);
     checkTotals(`CGRP_STORAGE scan ${n}`, c, t, fx.cgrpTotals);
@@ -128,6 +143,12 @@ function cgrpRows(fx: BenchFixture, n: number, oldScans: number, oldExpected: To
     r: pairsOf(iter, bun, deno), target: { max: 1.1, label: "≤ 1.10" } });
   rows.push({ workload: `CGRP_STORAGE scan, ${n} cgroups: forEach (iterator) vs C get_next_key + lookup, old shared map, same cgroups`,
     unit: "ns/cgroup", r: pairsOf(old, bun, deno), target: { max: 0.1, label: "≤ 0.10" } });
+  if (walk.length > 0) {
+    rows.push({ workload: `↳ information: C, one BPF_PROG_RUN walking with the css iterator (≥ 6.7) vs C iterator scan, ${n}`,
+      unit: "ns/cgroup", r: pairsOf(iter, walk) });
+    rows.push({ workload: `↳ information: the same css walk (C) vs C get_next_key + lookup, old shared map, ${n}`,
+      unit: "ns/cgroup", r: pairsOf(old, walk) });
+  }
 }
 
 execFileSync("make", ["-s", "-C", resolve(ROOT, "bench/c")], { stdio: "inherit" });

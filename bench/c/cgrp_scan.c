@@ -7,7 +7,9 @@
  * bytes (count, visited), close, then a walk of the mmapped records summing the value's first
  * two u64 fields ({packets, bytes}), as the TypeScript callback does.
  * Usage: cgrp_scan <pinned map> <iterations> <root cgroup id> <cgrp_iter.bpf.o>
- * Prints {"ns_per_entry", "entries", "packets", "bytes"} (the counts of the last scan). */
+ * Prints {"ns_per_entry", "entries", "packets", "bytes"} (the counts of the last scan).
+ * Given bench/c/build/cgrp_walk.bpf.o instead (a syscall program, no iterator: see there), a
+ * scan is one BPF_PROG_RUN of it, everything else the same. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,8 +20,10 @@
 
 struct scanner {
 	struct bpf_object *obj;
-	struct bpf_link *link;
+	struct bpf_link *link; /* NULL: the syscall program, run by BPF_PROG_RUN */
 	int link_fd;
+	int prog_fd;
+	uint64_t root;
 	uint8_t *records;
 	size_t stride;
 	long slots;
@@ -48,6 +52,9 @@ static int load(struct scanner *s, const char *elf, int map_fd, uint32_t value_s
 			rodata = m;
 	}
 	struct bpf_program *prog = bpf_object__find_program_by_name(obj, "cgrp_scan");
+	int walk = !prog;
+	if (walk)
+		prog = bpf_object__find_program_by_name(obj, "cgrp_walk");
 	if (!target || !records || !rodata || !prog)
 		return fail("cgrp_iter.bpf.o lacks a map or the program", -ENOENT);
 	size_t stride = 8 + ((value_size + 7) & ~7u);
@@ -61,22 +68,35 @@ static int load(struct scanner *s, const char *elf, int map_fd, uint32_t value_s
 	void *mem = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(records), 0);
 	if (mem == MAP_FAILED)
 		return fail("mmap of the records", -errno);
-	union bpf_iter_link_info info = { .cgroup = { .order = BPF_CGROUP_ITER_DESCENDANTS_PRE, .cgroup_id = root } };
-	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof(info));
-	struct bpf_link *link = bpf_program__attach_iter(prog, &opts);
-	if (!link)
-		return fail("bpf_program__attach_iter", -errno);
+	struct bpf_link *link = NULL;
+	if (!walk) {
+		union bpf_iter_link_info info = { .cgroup = { .order = BPF_CGROUP_ITER_DESCENDANTS_PRE, .cgroup_id = root } };
+		LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof(info));
+		link = bpf_program__attach_iter(prog, &opts);
+		if (!link)
+			return fail("bpf_program__attach_iter", -errno);
+	}
 	if (s->obj) { /* grown: the old program goes, as in cgstore */
 		bpf_link__destroy(s->link);
 		bpf_object__close(s->obj);
 	}
-	*s = (struct scanner){ obj, link, bpf_link__fd(link), mem, stride, slots };
+	*s = (struct scanner){ obj, link, link ? bpf_link__fd(link) : -1, bpf_program__fd(prog), root, mem, stride, slots };
 	return 0;
 }
 
 /* One session (CgrpIterator.run): the (count, visited) pair the program writes at the end. */
 static int run(const struct scanner *s, uint64_t out[2])
 {
+	if (!s->link) { /* cgrp_walk.bpf.o: one BPF_PROG_RUN, the counts come back in the context */
+		uint64_t ctx[3] = { s->root, 0, 0 };
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = ctx, .ctx_size_in = sizeof(ctx));
+		int rc = bpf_prog_test_run_opts(s->prog_fd, &opts);
+		if (rc || opts.retval)
+			return fail("BPF_PROG_RUN of cgrp_walk", rc ? rc : -(long)opts.retval);
+		out[0] = ctx[1];
+		out[1] = ctx[2];
+		return 0;
+	}
 	int fd = bpf_iter_create(s->link_fd);
 	if (fd < 0)
 		return fail("bpf_iter_create", fd);
