@@ -142,25 +142,31 @@ export class Field {
    * as a number: 64-bit integers are exact below 2^53; bools are 0 or 1. Allocates nothing.
    */
   get(value: Uint8Array | PerCpuValues, cpu = 0): number {
+    // A scan's record view first, before any type check: the per-entry path of a CGRP_STORAGE
+    // forEach is one identity check against the slot after the last one read. A field never
+    // given a slot view (every per-CPU one) pays one null check.
+    const slots = this.slots;
+    if (slots !== null) {
+      const i = this.nextSlot;
+      if (i < slots.views.length && slots.views[i] === value) return this.readSlot(slots, i);
+    }
     if (value instanceof PerCpuValues) {
       if (!(cpu >= 0 && cpu < value.cpus)) throw new BpfRuleError("lookup", `cpu ${cpu} is not in 0..${value.cpus - 1}`);
       this.checkShape(value);
       return this.read(value.view, cpu * value.stride + this.offset, value.words);
     }
-    const slots = this.slots;
     if (slots !== null) {
-      const views = slots.views;
-      let i = this.nextSlot;
-      if (i >= views.length || views[i] !== value) {
-        i = ((value.byteOffset - slots.first) / slots.stride) | 0;
-        if (views[i] !== value) i = -1;
-      }
-      if (i >= 0) {
-        this.nextSlot = i + 1;
-        return this.read(slots.view, slots.first + i * slots.stride + this.offset, slots.words);
-      }
+      // Out of order: the slot its offset names, if it is that slot's own view.
+      const i = ((value.byteOffset - slots.first) / slots.stride) | 0;
+      if (slots.views[i] === value) return this.readSlot(slots, i);
     }
     return this.read(this.viewOf(value), value.byteOffset + this.offset, null);
+  }
+
+  private readSlot(slots: ValueSlots, i: number): number {
+    this.nextSlot = i + 1;
+    const at = slots.first + i * slots.stride + this.offset;
+    return this.u64 ? slots.words[at >> 2]! + slots.words[(at >> 2) + 1]! * U32 : this.read(slots.view, at, null);
   }
 
   /** Like `get`, as an exact `bigint` for 64-bit integers (allocates). */
