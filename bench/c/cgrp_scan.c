@@ -140,11 +140,8 @@ int main(int argc, char **argv)
 			bytes += f[1]; \
 		} \
 	} while (0)
-	WARM_UP(SCAN());
-	double t0 = now_ns();
-	for (long it = 0; it < iters; it++)
-		SCAN();
-	print_scan(now_ns() - t0, iters, entries, packets, bytes);
+	double ns = TIMED(iters, SCAN());
+	print_scan(ns, iters, entries, packets, bytes);
 	bpf_link__destroy(s.link);
 	bpf_object__close(s.obj);
 	return 0;

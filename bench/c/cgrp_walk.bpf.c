@@ -9,8 +9,6 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-#define CGRP_STORAGE_MAP 32
-
 struct kernfs_node {
 	__u64 id;
 } __attribute__((preserve_access_index));
@@ -34,27 +32,7 @@ extern void bpf_cgroup_release(struct cgroup *cgrp) __ksym;
 extern void bpf_rcu_read_lock(void) __ksym;
 extern void bpf_rcu_read_unlock(void) __ksym;
 
-struct record {
-	__u64 id;
-	__u8 value[8];
-};
-
-struct {
-	__uint(type, CGRP_STORAGE_MAP);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u64);
-} target SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct record));
-} records SEC(".maps");
-
-const volatile __u32 value_size = 8;
+#include "cgrp_records.h" /* native/: the same maps and records as cgrp_iter.bpf.c */
 
 struct walk_ctx {
 	__u64 root_id; /* 0: the root of the cgroup v2 hierarchy (its id is 1) */
