@@ -103,21 +103,22 @@ function checkTotals(what: string, c: Totals, ts: Totals, expected?: Totals) {
  * (a fixed walk, whatever other cgroups come and go on the machine), against (a) C doing the
  * same iterator scan (bench/c/cgrp_scan.c) and (b) C's get_next_key + lookup over the old
  * shared map (type 19, one value per entry like CGRP_STORAGE), which holds an entry for each of
- * the same cgroups. Each round runs C iterator, C old map, Bun, Deno; both rows share the
- * TypeScript samples. And for information, C scanning without the cgroup iterator: one
+ * the same cgroups. And for information, C scanning without the cgroup iterator: one
  * BPF_PROG_RUN of a syscall program walking with the css iterator (bench/c/cgrp_walk.bpf.c,
- * kernel ≥ 6.7), where it loads.
+ * kernel ≥ 6.7), where it loads. Each round runs the C css walk, C iterator, C old map, Bun,
+ * Deno; the two target rows share the TypeScript samples.
  */
 function cgrpRows(fx: BenchFixture, n: number, oldScans: number, oldExpected: Totals) {
   if (fx.cgrpPin === null) {
     notes.push(`CGRP_STORAGE rows at ${n} skipped: ${fx.cgrpMissing}`);
     return;
   }
+  const walkObject = cBuild("cgrp_walk.bpf.o");
   const args = [fx.cgrpPin, cgrpScansFor(n), fx.parent.id, nativeBuild("cgrp_iter.bpf.o")];
-  const walkArgs = [...args.slice(0, 3), cBuild("cgrp_walk.bpf.o")];
+  const walkArgs = [fx.cgrpPin, cgrpScansFor(n), fx.parent.id, walkObject];
   let walkMissing: string | undefined;
-  try {
-    side<Scan>("c", "cgrp_scan", [...walkArgs.slice(0, 1), 1, ...walkArgs.slice(2)], { ...process.env, BENCH_COLD: "1" });
+  try { // one scan, no warm-up: does it load here?
+    side<Scan>("c", "cgrp_scan", [fx.cgrpPin, 1, fx.parent.id, walkObject], { ...process.env, BENCH_COLD: "1" });
   } catch (e) {
     walkMissing = String(e).split("\n")[0];
     notes.push(`The css-iterator walk (kernel ≥ 6.7) did not run at ${n}: ${walkMissing}`);
