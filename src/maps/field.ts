@@ -155,7 +155,7 @@ export class Field {
       this.checkShape(value);
       return this.read(value.view, cpu * value.stride + this.offset, value.words);
     }
-    if (slots !== null) {
+    if (slots !== null && value instanceof Uint8Array) {
       // Out of order: the slot its offset names, if it is that slot's own view.
       const i = ((value.byteOffset - slots.first) / slots.stride) | 0;
       if (slots.views[i] === value) return this.readSlot(slots, i);

@@ -87,6 +87,8 @@ describe("Field", () => {
     const small = Records.owned(8, 2);
     expect(() => packets.get(small.value(1))).toThrow(/8 bytes; field "packets" belongs to a \d+-byte value/);
     expect(read(a, 3)).toEqual(want(50, 3));
+    // Not a value at all, once slots are known: still the type error that names what is expected.
+    expect(() => packets.get(null as never)).toThrow(/a Uint8Array from lookup\(\)/);
   });
 
   test("refuses, when made, what it cannot read correctly", () => {
