@@ -1,13 +1,14 @@
 /**
  * Bench fixture: N cgroups under one parent, the bundled counter loaded once and attached at
- * egress to every one of them, loopback traffic through a few, both maps pinned for the C side.
- * Removes everything on dispose, on SIGINT/SIGTERM, and at exit.
+ * egress to every one of them, loopback traffic through a few, both maps pinned for the C side;
+ * and a CGRP_STORAGE map (kernel ≥ 6.2) with a value written by `update` for each of the same
+ * cgroups, pinned too. Removes everything on dispose, on SIGINT/SIGTERM, and at exit.
  */
 import { readFileSync, rmSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import {
-  AttachType, BpfObject, Cgroup, CgroupStorageMap, PerCpuCgroupStorageMap, removeCgroupTree,
+  AttachType, BpfObject, Cgroup, CgroupStorageMap, PerCpuCgroupStorageMap, createMap, removeCgroupTree,
   type CgroupAttachment,
 } from "../src/index.ts";
 import { udpTrafficArgv } from "../src/cli/udp-traffic.ts";
@@ -47,6 +48,14 @@ export class BenchFixture implements Disposable {
   readonly method: "link" | "prog_attach";
   /** Packets sent through the busy cgroups (each counted once at egress). */
   readonly packets: number;
+  /**
+   * The CGRP_STORAGE map's pin: `{ packets: u64, bytes: u64 }` per cgroup, cgroup `i` holding
+   * `i + 1` packets and `(i + 1) * 100` bytes (totals in `cgrpTotals`); null where this kernel
+   * cannot create one (< 6.2), with the reason in `cgrpMissing`.
+   */
+  readonly cgrpPin: string | null = null;
+  readonly cgrpTotals = { entries: 0, packets: 0, bytes: 0 };
+  readonly cgrpMissing: string | undefined;
   private readonly attachments: CgroupAttachment[] = [];
   private disposed = false;
 
@@ -79,6 +88,21 @@ export class BenchFixture implements Disposable {
       if (r.status !== 0) throw new Error(`udp traffic child: ${r.stderr}`);
     }
     this.packets = sent * packetsEach;
+    try {
+      // Written, pinned and closed: the values stay with the pin, the cached cgroup fds go.
+      using cgrp = createMap({ type: "cgrp", name: "bench_cgrp", schema: { packets: "u64", bytes: "u64" } });
+      const value = new BigUint64Array(2);
+      for (const [i, cg] of this.cgroups.entries()) {
+        value[0] = BigInt(i + 1);
+        value[1] = BigInt((i + 1) * 100);
+        cgrp.update(cg, new Uint8Array(value.buffer));
+      }
+      cgrp.pin(`/sys/fs/bpf/${tag}-cgrp`);
+      this.cgrpPin = `/sys/fs/bpf/${tag}-cgrp`;
+      this.cgrpTotals = { entries: n, packets: (n * (n + 1)) / 2, bytes: (n * (n + 1)) / 2 * 100 };
+    } catch (e) {
+      this.cgrpMissing = e instanceof Error ? e.message : String(e);
+    }
   }
 
   dispose(): void {
@@ -93,6 +117,7 @@ export class BenchFixture implements Disposable {
     self.obj?.close();
     rmSync(this.pcpuPin, { force: true });
     rmSync(this.sharedPin, { force: true });
+    if (self.cgrpPin) rmSync(self.cgrpPin, { force: true });
     if (self.parent) removeCgroupTree(self.parent.path);
   }
 

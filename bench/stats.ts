@@ -36,6 +36,14 @@ export function runPairs(pairs: number, c: () => number, ts: () => number, deno?
   return r;
 }
 
+/** A PairResult from samples taken in the same rounds: ratio = ts / c (and deno / c) per round. */
+export function pairsOf(c: number[], ts: number[], deno?: number[]): PairResult {
+  return {
+    c, ts, ratios: ts.map((t, i) => t / c[i]!),
+    deno: deno && { ts: deno, ratios: deno.map((d, i) => d / c[i]!) },
+  };
+}
+
 export const fmt = (n: number, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "–";
 

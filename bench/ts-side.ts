@@ -4,14 +4,16 @@
  * fresh process, same pinned map, timing measured inside.
  *   hot_lookup <pin> <cgroup id> <attach type> <iterations> <percpu|shared|locked>
  *   full_scan <pin> <iterations>      known_poll <pin> <iterations>      keys_lookup <pin> <iterations>
+ *   cgrp_scan <pin> <iterations> <root cgroup id> [cgrp_iter.bpf.o]   (CGRP_STORAGE forEach; the
+ *     object argument is the C side's and ignored here: cgstore finds its bundled one)
  *   aggregate <cpus> <value size> <iterations> [js]   (js: a plain SharedArrayBuffer, JavaScript sum)
  *   collector_poll <pin> <iterations> <workers> [inlineBelow]   (Collector.poll over every key; wall time)
  *   bare_lookup <pin> <cgroup id> <attach type> <iterations>   (libbpf through bun:ffi / Deno.dlopen, no cgstore)
  * Every result also carries `threads`: the process's thread count (/proc/self/status) at the end.
  */
 import { readFileSync } from "node:fs";
-import { CgroupStorageMap, Collector, PerCpuCgroupStorageMap } from "../src/index.ts";
-import { WARMUP_NS, tsAggregate, tsHotPerCpu, tsHotShared, tsKeysLookup, tsKnownPoll, tsScan } from "./workloads.ts";
+import { CgroupStorageMap, CgrpStorageMap, Collector, PerCpuCgroupStorageMap } from "../src/index.ts";
+import { WARMUP_NS, tsAggregate, tsCgrpScan, tsHotPerCpu, tsHotShared, tsKeysLookup, tsKnownPoll, tsScan } from "./workloads.ts";
 import { bareLookup } from "./bare-ffi.ts";
 
 const [workload, ...args] = process.argv.slice(2);
@@ -34,6 +36,11 @@ switch (workload) {
   case "known_poll": {
     const m = PerCpuCgroupStorageMap.open(args[0]!);
     const r = (workload === "full_scan" ? tsScan : workload === "keys_lookup" ? tsKeysLookup : tsKnownPoll)(m, num(1));
+    out = { ns_per_entry: r.nsPerEntry, entries: r.entries, packets: r.packets, bytes: r.bytes };
+    break;
+  }
+  case "cgrp_scan": {
+    const r = tsCgrpScan(CgrpStorageMap.open(args[0]!), num(1), num(2));
     out = { ns_per_entry: r.nsPerEntry, entries: r.entries, packets: r.packets, bytes: r.bytes };
     break;
   }

@@ -4,7 +4,7 @@
  * the runner cross-checks between the two sides.
  */
 import { spawnSync } from "node:child_process";
-import { ElemFlags, PerCpuValues, type CgroupStorageMap, type PerCpuCgroupStorageMap } from "../src/index.ts";
+import { ElemFlags, PerCpuValues, type CgroupStorageMap, type CgrpStorageMap, type PerCpuCgroupStorageMap } from "../src/index.ts";
 import { cBuild } from "./fixture.ts";
 
 export interface ScanResult {
@@ -92,6 +92,30 @@ export function tsScan(map: PerCpuCgroupStorageMap, iterations: number): ScanRes
   for (let i = 0; i < iterations; i++) {
     packets = bytes = 0;
     entries = map.forEach(onEntry);
+  }
+  const ns = nowNs() - t0;
+  return { nsPerEntry: ns / (iterations * entries), entries, packets, bytes };
+}
+
+/**
+ * 2c. CGRP_STORAGE full scan: `forEach` (one run of the bundled cgroup iterator, records read
+ * in place) over the subtree at cgroup `root` (0: the whole hierarchy), summing the value's two
+ * u64 fields, like bench/c/cgrp_scan.c. Throws if a scan did not take the iterator.
+ */
+export function tsCgrpScan(map: CgrpStorageMap, iterations: number, root: number): ScanResult {
+  let packets = 0, bytes = 0, entries = 0;
+  const packetsField = map.field("packets"), bytesField = map.field("bytes");
+  const options = root === 0 ? undefined : { root };
+  const onEntry = (_id: number, _at: undefined, v: Uint8Array) => {
+    packets += packetsField.get(v);
+    bytes += bytesField.get(v);
+  };
+  warmUp(() => map.forEach(onEntry, options));
+  if (map.lastScan.method !== "iterator") throw new Error(`the scan took the ${map.lastScan.method} path: ${map.lastScan.reason}`);
+  const t0 = nowNs();
+  for (let i = 0; i < iterations; i++) {
+    packets = bytes = 0;
+    entries = map.forEach(onEntry, options);
   }
   const ns = nowNs() - t0;
   return { nsPerEntry: ns / (iterations * entries), entries, packets, bytes };

@@ -22,8 +22,6 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
-#define CGRP_STORAGE_MAP 32 /* BPF_MAP_TYPE_CGRP_STORAGE: not in 6.1 uapi headers */
-
 struct seq_file;
 struct kernfs_node {
 	__u64 id;
@@ -41,28 +39,7 @@ struct bpf_iter__cgroup {
 	struct cgroup *cgroup;
 } __attribute__((preserve_access_index));
 
-struct record {
-	__u64 id;
-	__u8 value[8]; /* value_size bytes, rounded up to 8 */
-};
-
-struct {
-	__uint(type, CGRP_STORAGE_MAP);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u64);
-} target SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
-	/* Sizes without BTF types: the value size is reset before load, and BTF would no longer match. */
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct record));
-} records SEC(".maps");
-
-const volatile __u32 value_size = 8;
+#include "cgrp_records.h"
 
 /* Per session: cgroups with a value (written or not: past the last slot) and cgroups visited.
  * Reset by session id, not by seq_num == 0: the end-of-walk call of a one-cgroup walk also has

@@ -28,12 +28,21 @@ static inline double warmup_ns(void)
 	const char *ms = getenv("BENCH_WARMUP_MS");
 	return ms ? atof(ms) * 1e6 : 250e6;
 }
-#define WARM_UP(body) do { \
+#define WARM_UP(...) do { \
 		if (getenv("BENCH_COLD")) /* the cold-start row times a whole process: no warm-up */ \
 			break; \
 		double warm_end_ = now_ns() + warmup_ns(); \
-		do { body; } while (now_ns() < warm_end_); \
+		do { __VA_ARGS__; } while (now_ns() < warm_end_); \
 	} while (0)
+/* The warm-up, then `iters` timed runs of the body: the nanoseconds those took (GNU C). The
+ * body is variadic, like WARM_UP's, as an expanded body may hold commas. */
+#define TIMED(iters, ...) ({ \
+		WARM_UP(__VA_ARGS__); \
+		double t0_ = now_ns(); \
+		for (long it_ = 0; it_ < (iters); it_++) \
+			__VA_ARGS__; \
+		now_ns() - t0_; \
+	})
 
 struct pinned_map {
 	int fd;

@@ -28,10 +28,7 @@ int main(int argc, char **argv)
 			p = &prev; \
 		} \
 	} while (0)
-	WARM_UP(SCAN());
-	double t0 = now_ns();
-	for (long it = 0; it < iters; it++)
-		SCAN();
-	print_scan(now_ns() - t0, iters, entries, packets, bytes);
+	double ns = TIMED(iters, SCAN());
+	print_scan(ns, iters, entries, packets, bytes);
 	return 0;
 }

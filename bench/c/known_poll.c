@@ -27,10 +27,7 @@ int main(int argc, char **argv)
 			if (lookup(m.fd, &keys[i], m.value) == 0) \
 				add_counts(&m, &packets, &bytes); \
 	} while (0)
-	WARM_UP(POLL());
-	double t0 = now_ns();
-	for (long it = 0; it < iters; it++)
-		POLL();
-	print_scan(now_ns() - t0, iters, n, packets, bytes);
+	double ns = TIMED(iters, POLL());
+	print_scan(ns, iters, n, packets, bytes);
 	return 0;
 }

@@ -14,18 +14,25 @@ import { CGROUP_ITER_DESCENDANTS_PRE, encodeCgroupIterInfo, encodeIterAttachOpts
 import { BpfError, bpfError } from "../errors.ts";
 import { U32 } from "./key.ts";
 import { disarm, releaseWhenCollected } from "../finalize.ts";
+import { registerValueSlots, type ValueSlots } from "./field.ts";
 
 const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, PAGE = 4096;
 
-/** Records: `stride`-byte slots, the cgroup id (u64) then the value. */
-export class Records {
+/**
+ * Records: `stride`-byte slots, the cgroup id (u64) then the value. Registered as value slots,
+ * so that field accessors read the views it hands out without re-checking each one.
+ */
+export class Records implements ValueSlots {
   readonly buffer: ArrayBuffer;
   readonly stride: number;
   readonly valueSize: number;
   /** Slots the buffer holds. */
   readonly capacity: number;
-  private readonly words: Uint32Array;
-  private readonly views: Uint8Array[] = [];
+  readonly words: Uint32Array;
+  readonly view: DataView;
+  readonly views: Uint8Array[] = [];
+  /** Where slot 0's value starts (after its id). */
+  readonly first = 8;
 
   constructor(buffer: ArrayBuffer, valueSize: number, capacity: number) {
     this.buffer = buffer;
@@ -33,7 +40,10 @@ export class Records {
     this.stride = recordStride(valueSize);
     this.capacity = capacity;
     this.words = new Uint32Array(buffer, 0, (this.capacity * this.stride) >> 2);
+    this.view = new DataView(buffer, 0, this.capacity * this.stride);
+    registerValueSlots(buffer, this);
   }
+
 
   /** A records buffer of its own (JavaScript memory) for `capacity` slots. */
   static owned(valueSize: number, capacity: number): Records {

@@ -1,6 +1,7 @@
 /** Field accessors: made once, allocation-free, and never a misread (checked when made). */
 import { describe, expect, test } from "../helpers/harness.ts";
 import { Field, Layout, PerCpuValues, type SchemaValue } from "../../src/index.ts";
+import { Records } from "../../src/maps/cgrp-iter.ts";
 
 const schema = {
   packets: "u64", bytes: "u64", last_len: "u32:max", flags: "u8:or", delta: "i32", kind: "u16:first",
@@ -48,6 +49,46 @@ describe("Field", () => {
     expect(f.getBigInt(bytes)).toBe(0x1_0000_0002n);
     expect(() => f.get(new Uint8Array(4))).toThrow(/4 bytes; field "bytes" belongs to a \d+-byte value/);
     expect(() => f.get("x" as never)).toThrow(TypeError);
+  });
+
+  test("reads a scan's record views through their slots, in any order, and no other bytes by mistake", () => {
+    // Records hand out one view per slot, which fields read by slot (not through .buffer/.byteOffset).
+    const fill = (r: Records, base: number) => {
+      for (let i = 0; i < r.capacity; i++) {
+        const v = new Uint8Array(layout.size), dv = new DataView(v.buffer);
+        dv.setBigUint64(layout.offset("packets"), BigInt(base + 2 ** 40 + i), true);
+        dv.setInt32(layout.offset("delta"), -(base + i), true);
+        dv.setUint16(layout.offset("kind"), base + i, true);
+        r.set(i, 100 + i, v);
+      }
+    };
+    const a = Records.owned(layout.size, 6), b = Records.owned(layout.size, 6);
+    fill(a, 0);
+    fill(b, 1000);
+    const packets = Field.of(layout, "packets"), delta = Field.of(layout, "delta"), kind = Field.of(layout, "kind");
+    const read = (r: Records, i: number) => [packets.get(r.value(i)), delta.get(r.value(i)), kind.get(r.value(i))];
+    const want = (base: number, i: number) => [base + 2 ** 40 + i, 0 - (base + i) || 0, base + i];
+    for (const order of [[0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [3, 0, 5, 5, 1, 4, 2]]) {
+      for (const i of order) expect(read(a, i)).toEqual(want(0, i));
+    }
+    // Alternating between two records buffers, and back.
+    for (const i of [0, 1, 2]) {
+      expect(read(b, i)).toEqual(want(1000, i));
+      expect(read(a, i + 1)).toEqual(want(0, i + 1));
+    }
+    // Values are read in place: a slot rewritten reads anew through the same view.
+    fill(a, 50);
+    expect(read(a, 2)).toEqual(want(50, 2));
+    // A view of the same bytes not made by the records reads the same; a short one is refused.
+    const at = a.first + 4 * a.stride;
+    expect(packets.get(new Uint8Array(a.buffer, at, layout.size))).toBe(50 + 2 ** 40 + 4);
+    expect(() => packets.get(new Uint8Array(a.buffer, at, 4))).toThrow(/4 bytes; field "packets" belongs to a \d+-byte value/);
+    // Records of a smaller value are not the field's: refused, not misread.
+    const small = Records.owned(8, 2);
+    expect(() => packets.get(small.value(1))).toThrow(/8 bytes; field "packets" belongs to a \d+-byte value/);
+    expect(read(a, 3)).toEqual(want(50, 3));
+    // Not a value at all, once slots are known: still the type error that names what is expected.
+    expect(() => packets.get(null as never)).toThrow(/a Uint8Array from lookup\(\)/);
   });
 
   test("refuses, when made, what it cannot read correctly", () => {
