@@ -24,6 +24,13 @@ export function sumU64Words(words: Uint32Array, w: number, step: number, cpus: n
   return lo0 + lo1 + (hi0 + hi1) * U32;
 }
 
+/**
+ * From this many CPUs one field's sum (`sumU64`, `Field.total`) is a call into WebAssembly;
+ * below, JavaScript adds the u32 halves. At 2 CPUs the call cost ~2.5× the JavaScript sum under
+ * Bun and Deno; they met at about 4 (in-process loops, Bun 1.4.4, Deno 2.9.6).
+ */
+const WASM_SUM_FROM_CPUS = 4;
+
 /** round_up(valueSize, 8): the kernel's per-CPU slot stride. */
 export function perCpuStride(valueSize: number): number {
   return (valueSize + 7) & ~7;
@@ -62,8 +69,15 @@ export class PerCpuValues {
   /** The WebAssembly sum over this memory, or null (plain buffer: the JavaScript sum). */
   private readonly wsum: WasmSum | null;
   private readonly wsumFields: WasmSumFields | null;
+  /** Whole u64s in one CPU's value: `sumU64Fields` from offset 0 may ask for this many unchecked. */
+  private readonly u64Fields: number;
   /** Where `sumU64Fields` has WebAssembly write its sums (one stride after the values), as f64s. */
   private readonly scratch: Float64Array | null;
+  /**
+   * What `sumU64Fields()` returns: every whole u64 field's sum. In WebAssembly memory, the
+   * start of `scratch`; for plain buffers, made on first use.
+   */
+  private sums: Float64Array | null;
 
   /**
    * Values in shared WebAssembly memory (summed by WebAssembly), or in a plain buffer where
@@ -82,6 +96,7 @@ export class PerCpuValues {
     this.valueSize = valueSize;
     this.cpus = cpus;
     this.stride = perCpuStride(valueSize);
+    this.u64Fields = valueSize >> 3;
     const size = this.stride * cpus;
     const block = wasm ? wasmBlock(this, size + this.stride) : null;
     this.buffer = block?.buffer ?? new SharedArrayBuffer(size);
@@ -89,6 +104,7 @@ export class PerCpuValues {
     this.wsum = block?.sum ?? null;
     this.wsumFields = block?.sumFields ?? null;
     this.scratch = block ? new Float64Array(this.buffer, this.byteOffset + size, this.stride >> 3) : null;
+    this.sums = block ? new Float64Array(this.buffer, this.byteOffset + size, this.u64Fields) : null;
     this.bytes = new Uint8Array(this.buffer, this.byteOffset, size);
     this.words = new Uint32Array(this.buffer, this.byteOffset, size >> 2);
     this.view = new DataView(this.buffer, this.byteOffset, size);
@@ -139,21 +155,31 @@ export class PerCpuValues {
   /** Sum over CPUs of the u64 at u32 word `w` of each slot; no checks. @internal */
   sumAt(w: number): number {
     const wsum = this.wsum;
-    return wsum !== null
+    // One field over a few CPUs: four u32 adds in JavaScript cost less than a call into WebAssembly.
+    return wsum !== null && this.cpus >= WASM_SUM_FROM_CPUS
       ? wsum(this.byteOffset + (w << 2), this.stride, this.cpus)
       : sumU64Words(this.words, w, this.stride >> 2, this.cpus);
   }
 
   /**
-   * Sums `out.length` consecutive u64 fields starting at byte `offset` (a multiple of 8) over every CPU, into
-   * `out` (field i at `out[i]`). Exact while each total stays below 2^53. Allocates nothing.
-   * Field by field: a per-CPU value fits in L1 even at 256 CPUs, and the sums stay in registers.
+   * Sums consecutive u64 fields starting at byte `offset` (a multiple of 8) over every CPU, exact
+   * while each total stays below 2^53, allocating nothing. With `out`: its `out.length` fields,
+   * field i into `out[i]`. Without: every whole u64 field of the value (`valueSize >> 3`) into an
+   * array this value owns, overwritten by the next call (copy it to keep it), as a lookup's value
+   * belongs to its map; for values in WebAssembly memory the sums land there, without a copy (at
+   * a few CPUs the copy costs as much as the sum).
    */
-  sumU64Fields(out: Float64Array, offset = 0): Float64Array {
-    if (out.length === 0) return out;
-    this.checkOffset(offset);
-    this.checkOffset(offset + (out.length - 1) * 8);
-    const n = out.length, wsumFields = this.wsumFields;
+  sumU64Fields(out?: Float64Array, offset = 0): Float64Array {
+    if (out === undefined) return this.sumAllFields();
+    const n = out.length;
+    if (n === 0) return out;
+    // The common call (every field from the start) is valid by construction: skip the checks,
+    // which cost as much as the sum itself at a few CPUs.
+    if (offset !== 0 || n > this.u64Fields) {
+      this.checkOffset(offset);
+      this.checkOffset(offset + (n - 1) * 8);
+    }
+    const wsumFields = this.wsumFields;
     if (wsumFields !== null) {
       // One call for every field (its sums land in this value's scratch), then n copies.
       const scratch = this.scratch!;
@@ -161,6 +187,15 @@ export class PerCpuValues {
       for (let f = 0; f < n; f++) out[f] = scratch[f]!;
     } else for (let f = 0; f < n; f++) out[f] = this.sumAt((offset >> 2) + 2 * f);
     return out;
+  }
+
+  /** `sumU64Fields()`: every whole u64 field, into this value's own sums. */
+  private sumAllFields(): Float64Array {
+    const sums = this.sums ??= new Float64Array(this.u64Fields);
+    const wsumFields = this.wsumFields;
+    if (wsumFields !== null) wsumFields(this.byteOffset, this.stride, this.cpus, this.u64Fields, sums.byteOffset);
+    else for (let f = 0; f < this.u64Fields; f++) sums[f] = this.sumAt(2 * f);
+    return sums;
   }
 
   /** Exact sum over every CPU of the u64 at `offset`. Allocates BigInts. */
