@@ -11,6 +11,7 @@ import { Layout } from "../btf/layout.ts";
 import type { DecodedStruct } from "../btf/schema.ts";
 import { EncodedKey, KeyBuffer, encodeKey, type KeySize, type MapKey, type StorageKey } from "./key.ts";
 import { ScanCursor, type CursorSource } from "./cursor.ts";
+import { KeyIterator, type KeyCursor, type KeyIteratorOwner } from "./key-iterator.ts";
 import { MapHandle } from "./handle.ts";
 import type { MapInfo } from "./info.ts";
 
@@ -34,7 +35,7 @@ export type EntryCallback<V> = (cgroupId: number, attachType: number | undefined
  * Base of `CgroupStorageMap` and `PerCpuCgroupStorageMap`. `V` is what a lookup returns (bytes,
  * or every CPU's values), `T` the decoded value's type.
  */
-export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> implements CursorSource<V> {
+export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> implements CursorSource<V>, KeyIteratorOwner {
   /** The map's key size: 16 (`{cgroup id, attach type}`) or 8 (cgroup id only). */
   readonly keySize: KeySize;
   /** The key buffer every element operation writes into. */
@@ -44,6 +45,11 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
   private readonly lookupElemFlags = libbpf.mapLookupElemFlags;
   private ownCursor: ScanCursor<V> | undefined;
   private scanning = false;
+  /** keys(): its reusable cursor, whether a walk holds it, and the key objects handed out. */
+  private keyCursor: ScanCursor<V> | undefined;
+  private keyCursorBusy = false;
+  /** @internal (KeyIteratorOwner) */
+  readonly keyList: StorageKey[] = [];
   private keyLayoutCache: Layout | null | undefined;
 
   /** @internal */
@@ -204,11 +210,23 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
 
   /**
    * Every key, newest entry first (the kernel's order). One get_next_key per key (a lookup only
-   * where its answer is ambiguous); allocates one object per key.
+   * where its answer is ambiguous). Keys are frozen objects, distinct per key and safe to keep;
+   * a later scan yields the same object for a key it finds at the same place, so scans of a
+   * stable map allocate nothing per key.
    */
-  *keys(): IterableIterator<StorageKey> {
-    const c = new ScanCursor(this, 0, undefined, true);
-    while (c.next()) yield { cgroupId: c.cgroupId, attachType: c.attachType };
+  keys(): IterableIterator<StorageKey> {
+    // The map's own keys-only cursor unless another keys() walk holds it (nested walks).
+    let c = this.keyCursor;
+    if (c === undefined || this.keyCursorBusy) c = new ScanCursor(this, 0, undefined, true);
+    else c.reset();
+    if (this.keyCursor === undefined) this.keyCursor = c;
+    if (c === this.keyCursor) this.keyCursorBusy = true;
+    return new KeyIterator(c, this);
+  }
+
+  /** @internal (KeyIteratorOwner) */
+  releaseKeyCursor(cursor: KeyCursor): void {
+    if (cursor === this.keyCursor) this.keyCursorBusy = false;
   }
 
   /**
