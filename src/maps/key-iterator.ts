@@ -14,10 +14,11 @@
  *   distinct and correct (`[...map.keys()]`); the list is cut to the last full scan's length.
  */
 import type { StorageKey } from "./key.ts";
+import type { NativePointer } from "../ffi/index.ts";
 import type { ScanCursor } from "./cursor.ts";
 
 /** The slice of a keys-only `ScanCursor` a `KeyIterator` reads. @internal */
-export type KeyCursor = Pick<ScanCursor<unknown>, "next" | "cgroupId" | "attachType">;
+export type KeyCursor = Pick<ScanCursor<unknown>, "next" | "cgroupId" | "attachType" | "keyPointer">;
 
 /** What a `KeyIterator` needs from its map. @internal */
 export interface KeyIteratorOwner {
@@ -25,6 +26,13 @@ export interface KeyIteratorOwner {
   readonly keyList: StorageKey[];
   /** Called once when an iterator is done with `cursor` (the map may reuse it). */
   releaseKeyCursor(cursor: KeyCursor): void;
+  /**
+   * The key yielded last and where its bytes are (its cursor's key buffer), so that `lookup(key)`
+   * passes them as they are; null when no buffer is known to hold it. Set at every yield, and
+   * cleared before the cursor that holds the bytes moves (or is handed back).
+   */
+  hotKey: StorageKey | null;
+  hotKeyPointer: NativePointer | null;
 }
 
 /** A result object for one iterator's `next()` calls. */
@@ -47,7 +55,8 @@ export class KeyIterator implements IterableIterator<StorageKey> {
   }
 
   next(): IteratorResult<StorageKey, undefined> {
-    const c = this.cursor, step = this.step;
+    const c = this.cursor, step = this.step, owner = this.owner;
+    owner.hotKey = null; // the cursor is about to move: its buffer no longer holds that key
     if (c !== null && c.next()) {
       const list = this.owner.keyList, i = this.at++;
       const id = c.cgroupId, attachType = c.attachType;
@@ -57,6 +66,8 @@ export class KeyIterator implements IterableIterator<StorageKey> {
         list[i] = key;
       }
       step.value = key;
+      owner.hotKey = key;
+      owner.hotKeyPointer = c.keyPointer;
       return step as IteratorResult<StorageKey, undefined>;
     }
     if (c !== null) {
@@ -83,6 +94,7 @@ export class KeyIterator implements IterableIterator<StorageKey> {
     const c = this.cursor;
     if (c === null) return;
     this.cursor = null;
+    this.owner.hotKey = null;
     this.owner.releaseKeyCursor(c);
   }
 }

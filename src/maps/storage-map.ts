@@ -50,6 +50,10 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
   private keyCursorBusy = false;
   /** @internal (KeyIteratorOwner) */
   readonly keyList: StorageKey[] = [];
+  /** @internal (KeyIteratorOwner) */
+  hotKey: StorageKey | null = null;
+  /** @internal (KeyIteratorOwner) */
+  hotKeyPointer: NativePointer | null = null;
   private keyLayoutCache: Layout | null | undefined;
 
   /** @internal */
@@ -100,7 +104,8 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
    * nothing for a number id, a reused key object or an `EncodedKey`.
    */
   lookup(key: MapKey, flags: LookupFlags = 0): V | null {
-    const kp = this.keyBuffer.pointerFor("lookup", key);
+    // The key keys() just yielded is still in its cursor's buffer: pass those bytes as they are.
+    const kp = key === this.hotKey ? this.hotKeyPointer! : this.keyBuffer.pointerFor("lookup", key);
     let rc: number;
     if (flags === 0) rc = this.lookupElem(this.fd, kp, this.target.pointer);
     else {

@@ -69,6 +69,16 @@ describe.skipIf(!bpf.ok)(`scans over ${N} cgroups`, () => {
 
   test("keys(): kept keys stay distinct and correct; a stable map's next scan yields the same frozen objects; nested and cut-short walks", () => {
     const { map, cgs, links } = setup();
+    for (const cg of cgs.slice(100, 105)) sendUdp(cg, 0, 0); // two sockets each
+    // lookup(k) of the key keys() just yielded (passed as the cursor holds it) reads that entry.
+    const counts = new Map<number, number>();
+    boundedForEach(map, (id, _at, v) => counts.set(id, u64(v, 0)));
+    let checked = 0;
+    for (const k of map.keys()) {
+      if (checked++ > 2 * N) throw new Error("keys() is not advancing");
+      expect([k.cgroupId, u64(map.lookup(k)!, 0)]).toEqual([k.cgroupId, counts.get(k.cgroupId)!]);
+    }
+    expect([checked, [...counts.values()].filter((n) => n === 2).length]).toEqual([N, 5]);
     const first = boundedKeys(map.keys()), again = boundedKeys(map.keys());
     expect(new Set(first).size).toBe(N);
     expect(again.every((k, i) => k === first[i])).toBe(true);

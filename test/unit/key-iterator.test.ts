@@ -7,6 +7,7 @@
 import { describe, expect, test } from "../helpers/harness.ts";
 import { KeyIterator, type KeyCursor, type KeyIteratorOwner } from "../../src/maps/key-iterator.ts";
 import type { StorageKey } from "../../src/maps/key.ts";
+import type { NativePointer } from "../../src/ffi/index.ts";
 
 /** A cursor walking `keys` ([id, attachType]), like a keys-only ScanCursor. */
 function cursor(keys: [number, number | undefined][]): KeyCursor & { steps: number } {
@@ -23,12 +24,16 @@ function cursor(keys: [number, number | undefined][]): KeyCursor & { steps: numb
     get attachType() {
       return keys[i]![1];
     },
+    /** A token for "the buffer holding key i". */
+    get keyPointer() {
+      return { at: i } as unknown as NativePointer;
+    },
   };
 }
 
 function owner(): KeyIteratorOwner & { released: KeyCursor[] } {
   const released: KeyCursor[] = [];
-  return { keyList: [] as StorageKey[], released, releaseKeyCursor: (c) => void released.push(c) };
+  return { keyList: [] as StorageKey[], released, releaseKeyCursor: (c) => void released.push(c), hotKey: null, hotKeyPointer: null };
 }
 
 describe("KeyIterator", () => {
@@ -83,5 +88,20 @@ describe("KeyIterator", () => {
     expect([c.steps, o.released.length]).toEqual([2, 1]);
     const helpers = new KeyIterator(cursor([[2, 1], [1, 1]]), owner()) as unknown as { map?: (f: (k: StorageKey) => number) => { toArray(): number[] } };
     if (typeof helpers.map === "function") expect(helpers.map((k) => k.cgroupId).toArray()).toEqual([2, 1]);
+  });
+
+  test("the key just yielded is the owner's hot key, with its cursor's buffer, until the cursor moves or is handed back", () => {
+    const o = owner();
+    const it = new KeyIterator(cursor([[3, 1], [2, 1]]), o);
+    const a = it.next().value!;
+    expect([o.hotKey, o.hotKeyPointer]).toEqual([a, { at: 0 } as unknown as NativePointer]);
+    const b = it.next().value!;
+    expect([o.hotKey === b, o.hotKeyPointer]).toEqual([true, { at: 1 } as unknown as NativePointer]);
+    expect(it.next().done).toBe(true);
+    expect(o.hotKey).toBeNull();
+    const cut = new KeyIterator(cursor([[3, 1], [2, 1]]), o);
+    cut.next();
+    cut.return();
+    expect(o.hotKey).toBeNull();
   });
 });
