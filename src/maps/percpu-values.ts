@@ -71,6 +71,8 @@ export class PerCpuValues {
    * start of `scratch`; for plain buffers, made on first use.
    */
   private sums: Float64Array | null;
+  /** Where `sums` starts in WebAssembly memory (read once: a view's byteOffset is a getter). */
+  private readonly sumsAt: number;
 
   /**
    * Values in shared WebAssembly memory (summed by WebAssembly), or in a plain buffer where
@@ -98,6 +100,7 @@ export class PerCpuValues {
     this.wsumFields = block?.sumFields ?? null;
     this.scratch = block ? new Float64Array(this.buffer, this.byteOffset + size, this.stride >> 3) : null;
     this.sums = block ? new Float64Array(this.buffer, this.byteOffset + size, this.u64Fields) : null;
+    this.sumsAt = this.byteOffset + size;
     this.bytes = new Uint8Array(this.buffer, this.byteOffset, size);
     this.words = new Uint32Array(this.buffer, this.byteOffset, size >> 2);
     this.view = new DataView(this.buffer, this.byteOffset, size);
@@ -165,7 +168,12 @@ export class PerCpuValues {
    * a few CPUs the copy costs as much as the sum).
    */
   sumU64Fields(out?: Float64Array, offset = 0): Float64Array {
-    if (out === undefined) return this.sumAllFields();
+    if (out === undefined) {
+      const wsumFields = this.wsumFields;
+      if (wsumFields === null) return this.sumAllFields();
+      wsumFields(this.byteOffset, this.stride, this.cpus, this.u64Fields, this.sumsAt);
+      return this.sums!;
+    }
     const n = out.length;
     if (n === 0) return out;
     // The common call (every field from the start) is valid by construction: skip the checks,
@@ -184,12 +192,10 @@ export class PerCpuValues {
     return out;
   }
 
-  /** `sumU64Fields()`: every whole u64 field, into this value's own sums. */
+  /** `sumU64Fields()` of a value in a plain buffer: every whole u64 field, into its own sums. */
   private sumAllFields(): Float64Array {
     const sums = this.sums ??= new Float64Array(this.u64Fields);
-    const wsumFields = this.wsumFields;
-    if (wsumFields !== null) wsumFields(this.byteOffset, this.stride, this.cpus, this.u64Fields, sums.byteOffset);
-    else for (let f = 0; f < this.u64Fields; f++) sums[f] = this.sumAt(2 * f);
+    for (let f = 0; f < this.u64Fields; f++) sums[f] = this.sumAt(2 * f);
     return sums;
   }
 

@@ -132,6 +132,20 @@ describe("PerCpuValues in WebAssembly memory (what lookups return)", () => {
     }
   });
 
+  test("sumU64Fields() without an array: every whole u64 field into the value's own sums, the same array each call", () => {
+    for (const [valueSize, cpus] of [[64, 2], [20, 3], [96, 17]] as const) {
+      for (const v of [PerCpuValues.inWasmMemory(valueSize, cpus), new PerCpuValues(valueSize, cpus)]) {
+        for (let c = 0; c < cpus; c++) for (let f = 0; f < valueSize >> 3; f++) put(v, c, 8 * f, 0xffff_ffffn + BigInt(c * 100 + f));
+        const own = v.sumU64Fields();
+        expect({ valueSize, cpus, wasm: v.wasm, sums: [...own] })
+          .toEqual({ valueSize, cpus, wasm: v.wasm, sums: [...v.sumU64Fields(new Float64Array(valueSize >> 3))] });
+        put(v, 0, 0, 0n);
+        expect(v.sumU64Fields()).toBe(own); // overwritten in place
+        expect(own[0]).toBe(v.sumU64(0));
+      }
+    }
+  });
+
   test("a sum past 2^63 converts as an unsigned u64 (as JavaScript's halves do), at few CPUs and many", () => {
     for (const cpus of [1, 2, 16]) {
       const w = PerCpuValues.inWasmMemory(64, cpus), js = new PerCpuValues(64, cpus);
