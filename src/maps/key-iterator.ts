@@ -15,7 +15,7 @@
  */
 import type { StorageKey } from "./key.ts";
 import type { NativePointer } from "../ffi/index.ts";
-import type { ScanCursor } from "./cursor.ts";
+import { ScanCursor, type CursorSource } from "./cursor.ts";
 
 /** The slice of a keys-only `ScanCursor` a `KeyIterator` reads. @internal */
 export type KeyCursor = Pick<ScanCursor<unknown>, "next" | "cgroupId" | "attachType" | "keyPointer">;
@@ -33,6 +33,37 @@ export interface KeyIteratorOwner {
    */
   hotKey: StorageKey | null;
   hotKeyPointer: NativePointer | null;
+}
+
+/**
+ * A map's keys() state, kept off the map's public surface: the key list, the hot key, and the
+ * keys-only cursor walks reuse unless another walk holds it (nested walks get their own). @internal
+ */
+export class KeyWalks implements KeyIteratorOwner {
+  readonly keyList: StorageKey[] = [];
+  hotKey: StorageKey | null = null;
+  hotKeyPointer: NativePointer | null = null;
+  private readonly source: CursorSource<unknown>;
+  private cursor: ScanCursor<unknown> | undefined;
+  private busy = false;
+
+  constructor(source: CursorSource<unknown>) {
+    this.source = source;
+  }
+
+  /** A new walk over every key: what `keys()` returns. */
+  walk(): KeyIterator {
+    let c = this.cursor;
+    if (c === undefined || this.busy) c = new ScanCursor(this.source, 0, undefined, true);
+    else c.reset();
+    this.cursor ??= c;
+    if (c === this.cursor) this.busy = true;
+    return new KeyIterator(c, this);
+  }
+
+  releaseKeyCursor(cursor: KeyCursor): void {
+    if (cursor === this.cursor) this.busy = false;
+  }
 }
 
 /** A result object for one iterator's `next()` calls. */

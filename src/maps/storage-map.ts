@@ -11,7 +11,7 @@ import { Layout } from "../btf/layout.ts";
 import type { DecodedStruct } from "../btf/schema.ts";
 import { EncodedKey, KeyBuffer, encodeKey, type KeySize, type MapKey, type StorageKey } from "./key.ts";
 import { ScanCursor, type CursorSource } from "./cursor.ts";
-import { KeyIterator, type KeyCursor, type KeyIteratorOwner } from "./key-iterator.ts";
+import { KeyWalks } from "./key-iterator.ts";
 import { MapHandle } from "./handle.ts";
 import type { MapInfo } from "./info.ts";
 
@@ -35,7 +35,7 @@ export type EntryCallback<V> = (cgroupId: number, attachType: number | undefined
  * Base of `CgroupStorageMap` and `PerCpuCgroupStorageMap`. `V` is what a lookup returns (bytes,
  * or every CPU's values), `T` the decoded value's type.
  */
-export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> implements CursorSource<V>, KeyIteratorOwner {
+export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> implements CursorSource<V> {
   /** The map's key size: 16 (`{cgroup id, attach type}`) or 8 (cgroup id only). */
   readonly keySize: KeySize;
   /** The key buffer every element operation writes into. */
@@ -45,15 +45,8 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
   private readonly lookupElemFlags = libbpf.mapLookupElemFlags;
   private ownCursor: ScanCursor<V> | undefined;
   private scanning = false;
-  /** keys(): its reusable cursor, whether a walk holds it, and the key objects handed out. */
-  private keyCursor: ScanCursor<V> | undefined;
-  private keyCursorBusy = false;
-  /** @internal (KeyIteratorOwner) */
-  readonly keyList: StorageKey[] = [];
-  /** @internal (KeyIteratorOwner) */
-  hotKey: StorageKey | null = null;
-  /** @internal (KeyIteratorOwner) */
-  hotKeyPointer: NativePointer | null = null;
+  /** keys(): the reusable cursor, the key objects handed out, the key just yielded. */
+  private readonly keyWalks: KeyWalks = new KeyWalks(this);
   private keyLayoutCache: Layout | null | undefined;
 
   /** @internal */
@@ -105,7 +98,8 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
    */
   lookup(key: MapKey, flags: LookupFlags = 0): V | null {
     // The key keys() just yielded is still in its cursor's buffer: pass those bytes as they are.
-    const kp = key === this.hotKey ? this.hotKeyPointer! : this.keyBuffer.pointerFor("lookup", key);
+    const walks = this.keyWalks;
+    const kp = key === walks.hotKey ? walks.hotKeyPointer! : this.keyBuffer.pointerFor("lookup", key);
     let rc: number;
     if (flags === 0) rc = this.lookupElem(this.fd, kp, this.target.pointer);
     else {
@@ -220,18 +214,7 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
    * stable map allocate nothing per key.
    */
   keys(): IterableIterator<StorageKey> {
-    // The map's own keys-only cursor unless another keys() walk holds it (nested walks).
-    let c = this.keyCursor;
-    if (c === undefined || this.keyCursorBusy) c = new ScanCursor(this, 0, undefined, true);
-    else c.reset();
-    if (this.keyCursor === undefined) this.keyCursor = c;
-    if (c === this.keyCursor) this.keyCursorBusy = true;
-    return new KeyIterator(c, this);
-  }
-
-  /** @internal (KeyIteratorOwner) */
-  releaseKeyCursor(cursor: KeyCursor): void {
-    if (cursor === this.keyCursor) this.keyCursorBusy = false;
+    return this.keyWalks.walk();
   }
 
   /**
