@@ -291,7 +291,7 @@ for (const [cpus, mode, target] of !want("aggregate") ? [] : [
 ] as const) {
   let aggC: Agg | undefined, aggTs: Agg | undefined, aggDeno: Agg | undefined;
   const args = [cpus, AGG.valueSize, AGG.iterations, ...(mode === "js" ? ["js"] : [])];
-  rows.push({ workload: `aggregate ${cpus} CPUs × ${AGG.valueSize} B (every u64 field), ${mode === "wasm" ? "lookup's values (WebAssembly sum)" : "new PerCpuValues (JavaScript sum)"}`,
+  rows.push({ workload: `aggregate ${cpus} CPUs × ${AGG.valueSize} B (every u64 field), ${mode === "wasm" ? "lookup's values, sumU64Fields() (WebAssembly sum)" : "new PerCpuValues (JavaScript sum)"}`,
     unit: "ns/value", target,
     r: runPairs(PAIRS, () => (aggC = side<Agg>("c", "aggregate", args.slice(0, 3))).ns_per_op,
       () => (aggTs = side<Agg>("ts", "aggregate", args)).ns_per_op,
@@ -308,6 +308,7 @@ for (const runtime of want("gc") ? ["bun", "deno"] as const : []) {
   const gcScan = gcsDuring("scan", quick ? 10_000 : 1_000_000, runtime);
   const gcPoll = gcsDuring("poller", quick ? 10_000 : 1_000_000, runtime);
   const gcAgg = gcsDuring("aggregate", quick ? 10_000 : 1_000_000, runtime);
+  const gcKeys = gcsDuring("keys", quick ? 10_000 : 1_000_000, runtime);
   // CGRP_STORAGE forEach through the iterator, 200 cgroups per scan (kernel ≥ 6.2).
   let gcCgrp: ReturnType<typeof gcsDuring> | string;
   try {
@@ -318,10 +319,11 @@ for (const runtime of want("gc") ? ["bun", "deno"] as const : []) {
   notes.unshift(`${runtime === "bun" ? "Bun (JSC)" : "Deno (V8)"}: GCs during ${fmt(gcLookup.report.runs)} per-CPU ` +
     `lookups: **${gcLookup.gcs}**; during ${fmt(gcScan.report.runs)} full scans (forEach, 20 entries): ` +
     `**${gcScan.gcs}**; during ${fmt(gcPoll.report.runs)} collector polls of 20 keys (a Worker's work): **${gcPoll.gcs}**; ` +
-    `during ${fmt(gcAgg.report.runs)} WebAssembly sums of a lookup's fields: **${gcAgg.gcs}**; ` +
+    `during ${fmt(gcAgg.report.runs)} × 2 WebAssembly sums of a lookup's fields: **${gcAgg.gcs}**; ` +
+    `during ${fmt(gcKeys.report.runs)} scans \`for (k of keys()) lookup(k)\` (20 keys): **${gcKeys.gcs}**; ` +
     (typeof gcCgrp === "string" ? `CGRP_STORAGE scans: ${gcCgrp}` : `during ${fmt(gcCgrp.report.runs)} CGRP_STORAGE scans ` +
       `(forEach through the iterator, 200 cgroups): **${gcCgrp.gcs}**`) + " (target 0).");
-  const gcs = gcLookup.gcs + gcScan.gcs + gcPoll.gcs + gcAgg.gcs + (typeof gcCgrp === "string" ? 0 : gcCgrp.gcs);
+  const gcs = gcLookup.gcs + gcScan.gcs + gcPoll.gcs + gcAgg.gcs + gcKeys.gcs + (typeof gcCgrp === "string" ? 0 : gcCgrp.gcs);
   if (gcs !== 0) log(`allocation target missed under ${runtime}: GCs in the hot path`);
 }
 

@@ -104,6 +104,11 @@ export class ScanCursor<V> {
     return this.prev.attachType;
   }
 
+  /** Where the current entry's key is, for the kernel; valid until the next `next()`/`reset()`. @internal */
+  get keyPointer(): NativePointer {
+    return this.prev.pointer;
+  }
+
   /** Entries returned since the last `reset()`. */
   get count(): number {
     return this.visited;

@@ -11,6 +11,7 @@ import { Layout } from "../btf/layout.ts";
 import type { DecodedStruct } from "../btf/schema.ts";
 import { EncodedKey, KeyBuffer, encodeKey, type KeySize, type MapKey, type StorageKey } from "./key.ts";
 import { ScanCursor, type CursorSource } from "./cursor.ts";
+import { KeyWalks } from "./key-iterator.ts";
 import { MapHandle } from "./handle.ts";
 import type { MapInfo } from "./info.ts";
 
@@ -44,6 +45,8 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
   private readonly lookupElemFlags = libbpf.mapLookupElemFlags;
   private ownCursor: ScanCursor<V> | undefined;
   private scanning = false;
+  /** keys(): the reusable cursor, the key objects handed out, the key just yielded. */
+  private readonly keyWalks: KeyWalks = new KeyWalks(this);
   private keyLayoutCache: Layout | null | undefined;
 
   /** @internal */
@@ -94,7 +97,9 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
    * nothing for a number id, a reused key object or an `EncodedKey`.
    */
   lookup(key: MapKey, flags: LookupFlags = 0): V | null {
-    const kp = this.keyBuffer.pointerFor("lookup", key);
+    // The key keys() just yielded is still in its cursor's buffer: pass those bytes as they are.
+    const walks = this.keyWalks;
+    const kp = key === walks.hotKey ? walks.hotKeyPointer! : this.keyBuffer.pointerFor("lookup", key);
     let rc: number;
     if (flags === 0) rc = this.lookupElem(this.fd, kp, this.target.pointer);
     else {
@@ -204,11 +209,12 @@ export abstract class StorageMap<V, T = DecodedStruct> extends MapHandle<T> impl
 
   /**
    * Every key, newest entry first (the kernel's order). One get_next_key per key (a lookup only
-   * where its answer is ambiguous); allocates one object per key.
+   * where its answer is ambiguous). Keys are frozen objects, distinct per key and safe to keep;
+   * a later scan yields the same object for a key it finds at the same place, so scans of a
+   * stable map allocate nothing per key.
    */
-  *keys(): IterableIterator<StorageKey> {
-    const c = new ScanCursor(this, 0, undefined, true);
-    while (c.next()) yield { cgroupId: c.cgroupId, attachType: c.attachType };
+  keys(): IterableIterator<StorageKey> {
+    return this.keyWalks.walk();
   }
 
   /**

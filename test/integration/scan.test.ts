@@ -67,6 +67,47 @@ describe.skipIf(!bpf.ok)(`scans over ${N} cgroups`, () => {
     }
   };
 
+  test("keys(): kept keys stay distinct and correct; a stable map's next scan yields the same frozen objects; nested and cut-short walks", () => {
+    const { map, cgs, links } = setup();
+    for (const cg of cgs.slice(100, 105)) sendUdp(cg, 0, 0); // two sockets each
+    // lookup(k) of the key keys() just yielded (passed as the cursor holds it) reads that entry.
+    const counts = new Map<number, number>();
+    boundedForEach(map, (id, _at, v) => counts.set(id, u64(v, 0)));
+    let checked = 0;
+    for (const k of map.keys()) {
+      if (checked++ > 2 * N) throw new Error("keys() is not advancing");
+      expect([k.cgroupId, u64(map.lookup(k)!, 0)]).toEqual([k.cgroupId, counts.get(k.cgroupId)!]);
+    }
+    expect([checked, [...counts.values()].filter((n) => n === 2).length]).toEqual([N, 5]);
+    const first = boundedKeys(map.keys()), again = boundedKeys(map.keys());
+    expect(new Set(first).size).toBe(N);
+    expect(again.every((k, i) => k === first[i])).toBe(true);
+    expect(first.every((k) => Object.isFrozen(k))).toBe(true);
+    const ids = first.map((k) => k.cgroupId);
+    // A keys() walk inside another (the map's own cursor is taken: the inner gets a new one),
+    // and a walk cut short by break, which hands the cursor back to the next walk.
+    let outer = 0, inner = 0;
+    for (const k of map.keys()) {
+      if (outer++ > 2 * N) throw new Error("keys() is not advancing");
+      if (k.cgroupId === ids[3]) inner = boundedKeys(map.keys()).length;
+    }
+    for (const k of map.keys()) if (k.cgroupId === ids[1]) break;
+    expect([outer, inner, boundedKeys(map.keys()).length]).toEqual([N, N, N]);
+    // Entries gone (the newest ten: every survivor moves up ten places): the next scan has the
+    // survivors, each key right; the keys kept from before still say what they said.
+    const removed = cgs.slice(N - 10);
+    for (const cg of removed) {
+      links.get(cg.id)!.detach();
+      cg.remove();
+    }
+    const gone = new Set(removed.map((c) => c.id));
+    expect(waitFor(() => boundedKeys(map.keys()).length === N - 10, 5000)).toBe(true);
+    const after = boundedKeys(map.keys());
+    expect(after.map((k) => k.cgroupId)).toEqual(ids.filter((id) => !gone.has(id)));
+    expect(after.every((k) => k.attachType === SOCK_CREATE && map.lookup(k) !== null)).toBe(true);
+    expect(first.map((k) => k.cgroupId)).toEqual(ids);
+  });
+
   test("keys(): one get_next_key per key and one lookup in all; entries(): two calls per entry, as forEach", () => {
     const { map } = setup();
     const counts = { next: 0, lookup: 0 };

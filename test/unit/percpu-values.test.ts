@@ -107,6 +107,64 @@ describe("PerCpuValues in WebAssembly memory (what lookups return)", () => {
     expect(near.sumU64(0)).toBe(2 ** 53 - 1);
   });
 
+  test("every field at once (sumU64Fields), by each of WebAssembly's paths, is the exact BigInt sum across 2^32 carries", () => {
+    // 1–15 CPUs: eight fields at a time, then four, then one; 16 or more: field by field. Value
+    // sizes pick every mix (3 fields; 8; 11 = 8 + 3; 12 = 8 + 4; 13 = 8 + 4 + 1 and a 4-byte tail).
+    for (const valueSize of [24, 64, 88, 96, 108]) {
+      for (const cpus of [1, 2, 3, 4, 7, 8, 15, 16, 17, 64]) {
+        const w = PerCpuValues.inWasmMemory(valueSize, cpus);
+        const fields = valueSize >> 3;
+        for (let c = 0; c < cpus; c++) {
+          for (let f = 0; f < fields; f++) {
+            // Low halves near 2^32 (the carries), high halves small: totals stay below 2^53.
+            const n = ((BigInt(f + 1) * 0x100n + BigInt(c)) << 32n) | BigInt(0xffff_ffff - ((c * 7 + f) & 0xff));
+            w.view.setBigUint64(c * w.stride + 8 * f, n, true);
+          }
+        }
+        const out = w.sumU64Fields(new Float64Array(fields));
+        const exact = Array.from({ length: fields }, (_, f) => Number(w.sumU64BigInt(8 * f)));
+        expect({ valueSize, cpus, sums: [...out] }).toEqual({ valueSize, cpus, sums: exact });
+        expect(exact.every((x) => x < 2 ** 53)).toBe(true);
+        // A tail of the fields, from an offset (the checked path), gives the same sums.
+        const tail = w.sumU64Fields(new Float64Array(fields - 1), 8);
+        expect([...tail]).toEqual(exact.slice(1));
+      }
+    }
+  });
+
+  test("sumU64Fields() without an array: every whole u64 field into the value's own sums, the same array each call", () => {
+    for (const [valueSize, cpus] of [[64, 2], [20, 3], [96, 17]] as const) {
+      for (const v of [PerCpuValues.inWasmMemory(valueSize, cpus), new PerCpuValues(valueSize, cpus)]) {
+        for (let c = 0; c < cpus; c++) for (let f = 0; f < valueSize >> 3; f++) put(v, c, 8 * f, 0xffff_ffffn + BigInt(c * 100 + f));
+        const own = v.sumU64Fields();
+        expect({ valueSize, cpus, wasm: v.wasm, sums: [...own] })
+          .toEqual({ valueSize, cpus, wasm: v.wasm, sums: [...v.sumU64Fields(new Float64Array(valueSize >> 3))] });
+        put(v, 0, 0, 0n);
+        expect(v.sumU64Fields()).toBe(own); // overwritten in place
+        expect(own[0]).toBe(v.sumU64(0));
+      }
+    }
+  });
+
+  test("a sum past 2^63 converts as an unsigned u64 (as JavaScript's halves do), at few CPUs and many", () => {
+    for (const cpus of [1, 2, 16]) {
+      const w = PerCpuValues.inWasmMemory(64, cpus), js = new PerCpuValues(64, cpus);
+      for (const v of [w, js]) v.view.setBigUint64(0, 2n ** 64n - 1n, true);
+      const a = w.sumU64Fields(new Float64Array(8)), b = js.sumU64Fields(new Float64Array(8));
+      expect([cpus, a[0]]).toEqual([cpus, 2 ** 64]);
+      expect([...a]).toEqual([...b]);
+      expect(w.sumU64(0)).toBe(2 ** 64);
+    }
+  });
+
+  test("sumU64Fields refuses what it cannot sum: fields past the value, a misaligned offset", () => {
+    const w = PerCpuValues.inWasmMemory(20, 2);
+    expect(w.sumU64Fields(new Float64Array(2))).toHaveLength(2);
+    expect(() => w.sumU64Fields(new Float64Array(3))).toThrow(/offset 16/);
+    expect(() => w.sumU64Fields(new Float64Array(1), 4)).toThrow(/multiple of 8/);
+    expect(() => w.sumU64Fields(new Float64Array(2), 8)).toThrow(/offset 16/);
+  });
+
   test("each value has its own zeroed window of the shared memory; clone() owns an exact buffer", () => {
     const a = PerCpuValues.inWasmMemory(64, 256), b = PerCpuValues.inWasmMemory(64, 256);
     expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
