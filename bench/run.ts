@@ -67,6 +67,8 @@ const rows: Row[] = [];
 const collectorRows: string[] = [];
 /** Per collector round: throughput speed-up of 2 C threads of fixed CPU work (2.0 on idle cores). */
 const parallelism: number[] = [];
+/** Per collector round and size: speed-up of the C known-key poll split over 2 threads (bench/c/parallel_poll.c). */
+const pollParallelism: Record<number, number[]> = {};
 const notes: string[] = [];
 let failed = false;
 
@@ -272,6 +274,11 @@ for (const [i, n] of SIZES.entries()) {
       // The machine's parallelism in the same round: 2 C threads of fixed work vs 1.
       const one = side<{ ns: number }>("c", "parallel", [1]).ns, two = side<{ ns: number }>("c", "parallel", [2]).ns;
       parallelism.push((2 * one) / two);
+      // Like for like: the same lookups in C, one thread vs two (the kernel's own scaling).
+      type PollNs = { ns_per_entry: number };
+      const c1 = side<PollNs>("c", "parallel_poll", [fx.pcpuPin, scans, 1]).ns_per_entry;
+      const c2 = side<PollNs>("c", "parallel_poll", [fx.pcpuPin, scans, 2]).ns_per_entry;
+      (pollParallelism[n] ??= []).push(c1 / c2);
     }
     for (const w of WORKERS) {
       const s = speedups[w]!;
@@ -382,6 +389,10 @@ function collectorReport(): string[] {
     `Control, in the same rounds: 2 C threads of fixed CPU work ran **${fmt(median(parallelism), 2)}×** the throughput of one ` +
       `(range ${fmt(Math.min(...parallelism), 2)}–${fmt(Math.max(...parallelism), 2)}; 2.00 on two idle cores): ` +
       "the most any 2-Worker speed-up could have been.",
+    ...Object.entries(pollParallelism).map(([n, s]) =>
+      `Control, like for like (${n} keys): the C known-key poll split over 2 threads (\`bench/c/parallel_poll.c\`, an fd of its own per thread, as the Workers) ran ` +
+      `**${fmt(median(s), 2)}×** the throughput of one C thread (range ${fmt(Math.min(...s), 2)}–${fmt(Math.max(...s), 2)}): ` +
+      "what the kernel's lookups give two threads on this machine."),
   ];
 }
 console.log(report);

@@ -152,7 +152,7 @@ export class Collector implements AsyncDisposable {
     const dispatch = c.dispatch = n > 0 ? new Dispatch({ workers: n, capacity: c.table.capacity }) : null;
     try {
       await Promise.all(Array.from({ length: n }, (_, index) => c.startWorker({
-        table: c.table.init, dispatch: dispatch!.init, live: c.live.buffer as SharedArrayBuffer, mapFd: map.fd, fields: fields.map((f) => f.spec), locked, cpus,
+        table: c.table.init, dispatch: dispatch!.init, live: c.live.buffer as SharedArrayBuffer, mapFd: map.fd, mapId: map.info.id, access: map.access, fields: fields.map((f) => f.spec), locked, cpus,
         index, count: n,
       })));
     } catch (e) {
