@@ -80,6 +80,23 @@ static inline long open_scan_args(int argc, char **argv, struct pinned_map *m)
 	return atol(argv[2]);
 }
 
+/* Every key of the map, collected once (untimed) with get_next_key; their number in *n. */
+static inline struct key16 *collect_keys(const struct pinned_map *m, long *n)
+{
+	long cap = 1024, k = 0;
+	struct key16 *keys = malloc(cap * sizeof(*keys));
+	const void *p = NULL;
+	while (bpf_map_get_next_key(m->fd, p, &keys[k]) == 0) {
+		p = &keys[k++];
+		if (k == cap) {
+			keys = realloc(keys, (cap *= 2) * sizeof(*keys));
+			p = &keys[k - 1];
+		}
+	}
+	*n = k;
+	return keys;
+}
+
 /* The one JSON line the scan references print; the runner compares the counts with TS's. */
 static inline void print_scan(double ns, long iters, long entries, uint64_t packets, uint64_t bytes)
 {

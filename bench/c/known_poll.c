@@ -9,16 +9,8 @@ int main(int argc, char **argv)
 	long iters = open_scan_args(argc, argv, &m);
 	if (iters < 0)
 		return 1;
-	long n = 0, cap = 1024;
-	struct key16 *keys = malloc(cap * sizeof(*keys));
-	const void *p = NULL;
-	while (bpf_map_get_next_key(m.fd, p, &keys[n]) == 0) {
-		p = &keys[n++];
-		if (n == cap) {
-			keys = realloc(keys, (cap *= 2) * sizeof(*keys));
-			p = &keys[n - 1];
-		}
-	}
+	long n;
+	struct key16 *keys = collect_keys(&m, &n);
 	int (*volatile lookup)(int, const void *, void *) = bpf_map_lookup_elem;
 	uint64_t packets = 0, bytes = 0;
 #define POLL() do { \

@@ -60,16 +60,7 @@ int main(int argc, char **argv)
 	threads = atoi(argv[3]);
 	if (threads < 1 || threads > 64)
 		return 2;
-	long cap = 1024;
-	keys = malloc(cap * sizeof(*keys));
-	const void *p = NULL;
-	while (bpf_map_get_next_key(m.fd, p, &keys[n]) == 0) {
-		p = &keys[n++];
-		if (n == cap) {
-			keys = realloc(keys, (cap *= 2) * sizeof(*keys));
-			p = &keys[n - 1];
-		}
-	}
+	keys = collect_keys(&m, &n);
 	/* The same warm-up as the other references: polls until warmup_ns() has passed. */
 	double warm_end = now_ns() + warmup_ns();
 	while (now_ns() < warm_end)
