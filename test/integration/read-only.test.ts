@@ -8,12 +8,12 @@ import { spawnSync } from "node:child_process";
 import { chmodSync } from "node:fs";
 import { resolve } from "node:path";
 import {
-  AttachType, BpfObject, CgroupStorageMap, PerCpuCgroupStorageMap, layoutFromObjectFile, openMap, useFallbackLayout,
+  AttachType, BpfObject, CgroupStorageMap, CgrpStorageMap, PerCpuCgroupStorageMap, layoutFromObjectFile, openMap, useFallbackLayout,
 } from "../../src/index.ts";
 import { libbpf } from "../../src/ffi/index.ts";
 import { bpf, CLI, native, scriptArgv } from "../helpers/env.ts";
 import { caught } from "../helpers/caught.ts";
-import { kernelAtLeast } from "../helpers/kernel.ts";
+import { kernelAtLeast, needsKernel, titled } from "../helpers/kernel.ts";
 import { cleanup, closeLater, sendUdp, testCgroup, testPinPath, track } from "../helpers/fixture.ts";
 
 /** setpriv arguments: uid/gid nobody, no groups, and exactly `caps` (e.g. ["bpf"]) as ambient capabilities. */
@@ -41,6 +41,8 @@ const cgstore = (args: string[], caps = ["bpf"]) => run(scriptArgv(CLI, args), c
 const canSetpriv = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+bpf", "--ambient-caps=+bpf", "true"]).status === 0;
 /** Can nobody run this checkout with this runtime (not under /root, say)? */
 const nobodyCanRun = bpf.ok && canSetpriv && run(scriptArgv(CLI, ["--help"]), []).code === 0;
+
+const cgrpSkip = needsKernel("CGRP_STORAGE");
 
 /** The counter, attached to a fresh cgroup with 3 packets of 10 bytes sent, its maps pinned with `modes`. */
 function counter(modes: { pcpu: number; shared: number }) {
@@ -158,6 +160,25 @@ describe.skipIf(!nobodyCanRun)("an unprivileged reader with CAP_BPF only (setpri
     const declared = cgstore(["dump", pcpuPin, "--schema", '{"pk":"u64","by":"u64"}']);
     expect(declared.code).toBe(0);
     expect(declared.out).toMatch(/^CGROUP\s+ATTACH\s+PK\s+BY/);
+  });
+
+  test(titled("a CGRP_STORAGE pin (0644) with no capability at all: dump and top --map read it by the cgroup tree walk", cgrpSkip), () => {
+    if (cgrpSkip !== null) return;
+    const obj = closeLater(BpfObject.open(native("cgrp_counter.bpf.o")).load());
+    const cg = testCgroup("ro-cgrp");
+    track(obj.program("cgrp_egress").attachCgroup(cg));
+    sendUdp(cg, 3, 10);
+    const pin = testPinPath("ro-cgrp");
+    closeLater(CgrpStorageMap.from(obj.map("cgrp_stats"))).pin(pin);
+    chmodSync(pin, 0o644);
+    const rel = cg.path.slice(cg.path.indexOf("/cgstore-test-"));
+    // No CAP_BPF/CAP_PERFMON: the bundled iterator cannot load; the scan walks the tree.
+    const dump = cgstore(["dump", pin, "--btf", native("cgrp_counter.bpf.o")], []);
+    expect(dump.code).toBe(0);
+    expect(dump.out).toMatch(new RegExp(`${rel}\\s+-\\s+3\\s+114`)); // 3 × (10 + 28) bytes
+    const t = cgstore(["top", "--map", pin, "--btf", native("cgrp_counter.bpf.o"), "--iterations", "1", "--interval", "0.1"], []);
+    expect(t.code).toBe(0);
+    expect(t.out.split("\n").find((l) => l.includes(rel))).toMatch(/\s3\s+[0-9.-]+\s+114$/);
   });
 
   test("top --cgroup with CAP_BPF + CAP_NET_ADMIN only: the bundled counter's fields come from its own BTF", () => {
