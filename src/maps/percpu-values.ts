@@ -64,11 +64,9 @@ export class PerCpuValues {
   private readonly wsumFields: WasmSumFields | null;
   /** Whole u64s in one CPU's value: `sumU64Fields` from offset 0 may ask for this many unchecked. */
   private readonly u64Fields: number;
-  /** Where `sumU64Fields` has WebAssembly write its sums (one stride after the values), as f64s. */
-  private readonly scratch: Float64Array | null;
   /**
-   * What `sumU64Fields()` returns: every whole u64 field's sum. In WebAssembly memory, the
-   * start of `scratch`; for plain buffers, made on first use.
+   * What `sumU64Fields()` returns: every whole u64 field's sum. In WebAssembly memory, where
+   * WebAssembly writes its sums (just after the values); for plain buffers, made on first use.
    */
   private sums: Float64Array | null;
   /** Where `sums` starts in WebAssembly memory (read once: a view's byteOffset is a getter). */
@@ -98,7 +96,6 @@ export class PerCpuValues {
     this.byteOffset = block?.byteOffset ?? 0;
     this.wsum = block?.sum ?? null;
     this.wsumFields = block?.sumFields ?? null;
-    this.scratch = block ? new Float64Array(this.buffer, this.byteOffset + size, this.stride >> 3) : null;
     this.sums = block ? new Float64Array(this.buffer, this.byteOffset + size, this.u64Fields) : null;
     this.sumsAt = this.byteOffset + size;
     this.bytes = new Uint8Array(this.buffer, this.byteOffset, size);
@@ -184,10 +181,11 @@ export class PerCpuValues {
     }
     const wsumFields = this.wsumFields;
     if (wsumFields !== null) {
-      // One call for every field (its sums land in this value's scratch), then n copies.
-      const scratch = this.scratch!;
-      wsumFields(this.byteOffset + offset, this.stride, this.cpus, n, scratch.byteOffset);
-      for (let f = 0; f < n; f++) out[f] = scratch[f]!;
+      // One call for the n fields (a checked offset keeps n within the value), their sums landing
+      // where sumU64Fields() keeps its own, then n copies.
+      const sums = this.sums!;
+      wsumFields(this.byteOffset + offset, this.stride, this.cpus, n, this.sumsAt);
+      for (let f = 0; f < n; f++) out[f] = sums[f]!;
     } else for (let f = 0; f < n; f++) out[f] = this.sumAt((offset >> 2) + 2 * f);
     return out;
   }
