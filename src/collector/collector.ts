@@ -229,8 +229,9 @@ export class Collector implements AsyncDisposable {
 
   /** A cgroup a cgrp_storage poll found: tracked now (-1 when every slot is taken). */
   private adopt(cgroupId: number): number {
-    for (let s = this.nextFree; s < this.table.capacity; s++) if (this.table.state(s) === SlotState.FREE) return this.trackParts(cgroupId, undefined);
-    return -1;
+    // Every slot not free is live (slotByKey) or retired (retiredAt).
+    if (this.slotByKey.size + this.retiredAt.size >= this.table.capacity) return -1;
+    return this.trackParts(cgroupId, undefined);
   }
 
   private trackParts(cgroupId: number, attachType: number | undefined): number {

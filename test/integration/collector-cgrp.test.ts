@@ -134,6 +134,14 @@ describe.skipIf(skip !== null)(titled("Collector over a CGRP_STORAGE map", skip)
     expect(m.lookup(cgs[0]!, ElemFlags.F_LOCK)).not.toBeNull();
   });
 
+  test("a poll that finds more cgroups than free slots tracks what fits and fails nothing", async () => {
+    const { m, parent } = setup(5);
+    await using c = await Collector.create(m, { root: parent, capacity: 3 });
+    const r = await c.poll();
+    expect([r.added, c.slots().length]).toEqual([3, 3]);
+    expect((await c.poll()).added).toBe(0);
+  });
+
   test("misuse is refused with the rule named", async () => {
     const { m, parent } = setup(1);
     expect((await Collector.create(m, { workers: 2 }).catch((e: unknown) => e)) as Error).toMatchObject({
